@@ -1,0 +1,191 @@
+package autodiff
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/tapegrad/tapegrad/graph"
+	"github.com/tapegrad/tapegrad/nodes"
+)
+
+// Options tunes Grad.
+type Options struct {
+	// Seed is the upstream gradient of the output, shaped like it. It is
+	// required when the output is not a scalar; nil means 1 for a scalar.
+	Seed *graph.Node
+	// AllowUnused gives zeros for a wrt node the output does not depend on,
+	// instead of an error.
+	AllowUnused bool
+}
+
+// Grad returns ∂loss/∂w for each w of wrt, as nodes added to loss's graph
+// under the name scope "gradients". loss must be a scalar. It returns the
+// graph's first error if building the forward or the backward graph failed.
+func Grad(loss *graph.Node, wrt ...*graph.Node) ([]*graph.Node, error) {
+	return GradWith(loss, wrt, Options{})
+}
+
+// GradWith is Grad with options: an explicit upstream seed for a non-scalar
+// output, and zeros for unused wrt nodes.
+func GradWith(y *graph.Node, wrt []*graph.Node, opts Options) ([]*graph.Node, error) {
+	if y == nil {
+		return nil, errors.New("autodiff: nil output")
+	}
+	g := y.Graph()
+	if err := g.Err(); err != nil {
+		return nil, err
+	}
+	if y.IsPoisoned() {
+		return nil, errors.New("autodiff: the output is the result of a failed builder call")
+	}
+	for i, w := range wrt {
+		switch {
+		case w == nil:
+			return nil, fmt.Errorf("autodiff: wrt %d is nil", i)
+		case w.Graph() != g:
+			return nil, fmt.Errorf("autodiff: wrt %d (%q) belongs to another graph", i, w.Name())
+		case w.IsPoisoned():
+			return nil, fmt.Errorf("autodiff: wrt %d is the result of a failed builder call", i)
+		}
+	}
+	seed := opts.Seed
+	if seed != nil {
+		if seed.Graph() != g {
+			return nil, fmt.Errorf("autodiff: the seed %q belongs to another graph", seed.Name())
+		}
+		if !seed.Shape().Equal(y.Shape()) {
+			return nil, fmt.Errorf("autodiff: the seed has shape %v, the output %q has %v", seed.Shape(), y.Name(), y.Shape())
+		}
+	} else if y.Shape().IsOpen() || y.Shape().Size() != 1 {
+		return nil, fmt.Errorf("autodiff: the output %q has shape %v: Grad needs a scalar (reduce it, or pass Options.Seed)", y.Name(), y.Shape())
+	}
+
+	// the nodes between wrt and y: ancestors of y that depend on some w
+	nodesList := g.Nodes()[:y.ID()+1]
+	anc := make([]bool, y.ID()+1)
+	anc[y.ID()] = true
+	for i := y.ID(); i >= 0; i-- {
+		if anc[i] {
+			for _, in := range nodesList[i].Inputs() {
+				anc[in.ID()] = true
+			}
+		}
+	}
+	dep := make([]bool, y.ID()+1)
+	for _, w := range wrt {
+		if w.ID() <= y.ID() {
+			dep[w.ID()] = true
+		}
+	}
+	for _, n := range nodesList {
+		for _, in := range n.Inputs() {
+			if dep[in.ID()] {
+				dep[n.ID()] = true
+			}
+		}
+	}
+
+	restore := g.EnterScope(g.UniqueNameAt("", "gradients"))
+	defer restore()
+	base := g.Scope()
+
+	grads := map[int]*graph.Node{}
+	var blocked []string // non-differentiable nodes on a path to a wrt
+	if seed == nil {
+		seed = nodes.OnesLike(y)
+	}
+	grads[y.ID()] = seed
+	for i := y.ID(); i >= 0; i-- {
+		n := nodesList[i]
+		gy, ok := grads[i]
+		if !ok || !anc[i] || !dep[i] || len(n.Inputs()) == 0 {
+			continue
+		}
+		d, ok := n.Op().(graph.Differentiable)
+		if !ok {
+			why := "it has no gradient rule"
+			if nd, ok := n.Op().(graph.NonDifferentiable); ok {
+				why = nd.NoGradient()
+			}
+			blocked = append(blocked, fmt.Sprintf("%s %q (%s)", n.Op().Name(), n.Name(), why))
+			continue
+		}
+		g.EnterScope(joinScope(base, n.Scope()))
+		gin, err := vjp(d, n, gy)
+		if err != nil {
+			return nil, err
+		}
+		if err := g.Err(); err != nil {
+			return nil, err
+		}
+		if len(gin) != len(n.Inputs()) {
+			return nil, fmt.Errorf("autodiff: gradient rule of %s %q gave %d gradients for %d inputs", n.Op().Name(), n.Name(), len(gin), len(n.Inputs()))
+		}
+		for j, gx := range gin {
+			in := n.Input(j)
+			if gx == nil || !dep[in.ID()] {
+				if gx == nil && dep[in.ID()] {
+					blocked = append(blocked, fmt.Sprintf("%s %q (input %d gets no gradient)", n.Op().Name(), n.Name(), j))
+				}
+				continue
+			}
+			if !gx.Shape().Equal(in.Shape()) {
+				return nil, fmt.Errorf("autodiff: gradient rule of %s %q gave shape %v for input %q of shape %v", n.Op().Name(), n.Name(), gx.Shape(), in.Name(), in.Shape())
+			}
+			if prev, ok := grads[in.ID()]; ok {
+				grads[in.ID()] = nodes.Add(prev, gx)
+			} else {
+				grads[in.ID()] = gx
+			}
+		}
+		if err := g.Err(); err != nil {
+			return nil, err
+		}
+	}
+	g.EnterScope(base)
+
+	out := make([]*graph.Node, len(wrt))
+	for i, w := range wrt {
+		if gw, ok := grads[w.ID()]; ok {
+			out[i] = gw
+			continue
+		}
+		if opts.AllowUnused {
+			out[i] = nodes.ZerosLike(w)
+			continue
+		}
+		if w.ID() <= y.ID() && anc[w.ID()] {
+			return nil, fmt.Errorf("autodiff: %q depends on %q only through ops without a gradient: %s", y.Name(), w.Name(), strings.Join(uniq(blocked), "; "))
+		}
+		return nil, fmt.Errorf("autodiff: %q does not depend on %q (set Options.AllowUnused for a zero gradient)", y.Name(), w.Name())
+	}
+	if err := g.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// vjp calls a gradient rule, turning a panic inside it (a library bug) into
+// an error.
+func vjp(d graph.Differentiable, n, gy *graph.Node) (gin []*graph.Node, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("autodiff: gradient rule of %s %q failed: %v", n.Op().Name(), n.Name(), r)
+		}
+	}()
+	return d.VJP(n, gy), nil
+}
+
+func joinScope(base, s string) string {
+	if s == "" {
+		return base
+	}
+	return base + "/" + s
+}
+
+func uniq(s []string) []string {
+	slices.Sort(s)
+	return slices.Compact(s)
+}

@@ -1,0 +1,45 @@
+package compile
+
+import (
+	"fmt"
+)
+
+// Pass is one step of the compiler: a named rewrite of a Func. Run returns
+// a one-line summary of what it did (for Explain and Trace).
+type Pass struct {
+	Name string
+	Run  func(f *Func) (string, error)
+}
+
+// Passes is the compiler's pipeline, in order. Options.Disable takes these
+// names.
+var Passes = []Pass{
+	{"prune", prune},
+}
+
+// prune drops the values the fetches do not depend on.
+func prune(f *Func) (string, error) {
+	live := map[*Value]bool{}
+	var mark func(v *Value)
+	mark = func(v *Value) {
+		if live[v] {
+			return
+		}
+		live[v] = true
+		for _, a := range v.Args {
+			mark(a)
+		}
+	}
+	for _, v := range f.Fetches {
+		mark(v)
+	}
+	before := len(f.Values)
+	kept := f.Values[:0]
+	for _, v := range f.Values {
+		if live[v] {
+			kept = append(kept, v)
+		}
+	}
+	f.Values = kept
+	return fmt.Sprintf("values %d → %d", before, len(kept)), nil
+}

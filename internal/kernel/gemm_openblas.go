@@ -1,0 +1,64 @@
+//go:build openblas
+
+package kernel
+
+/*
+#cgo LDFLAGS: -lopenblas
+// The two CBLAS prototypes we use, declared here so that the build does not
+// depend on where the distribution puts cblas.h.
+enum CBLAS_ORDER { CblasRowMajor = 101, CblasColMajor = 102 };
+enum CBLAS_TRANSPOSE { CblasNoTrans = 111, CblasTrans = 112 };
+void cblas_sgemm(const enum CBLAS_ORDER Order, const enum CBLAS_TRANSPOSE TransA, const enum CBLAS_TRANSPOSE TransB,
+	const int M, const int N, const int K, const float alpha, const float *A, const int lda,
+	const float *B, const int ldb, const float beta, float *C, const int ldc);
+void cblas_dgemm(const enum CBLAS_ORDER Order, const enum CBLAS_TRANSPOSE TransA, const enum CBLAS_TRANSPOSE TransB,
+	const int M, const int N, const int K, const double alpha, const double *A, const int lda,
+	const double *B, const int ldb, const double beta, double *C, const int ldc);
+*/
+import "C"
+
+const backend = "openblas"
+
+func ctrans(t bool) C.enum_CBLAS_TRANSPOSE {
+	if t {
+		return C.CblasTrans
+	}
+	return C.CblasNoTrans
+}
+
+// checkLen panics, like gonum's BLAS, when a slice is too short for the
+// matrix it is said to hold: OpenBLAS would read or write out of bounds.
+func checkLen(name string, have, rows, cols, ld int) {
+	if ld < max(1, cols) || (rows > 0 && have < (rows-1)*ld+cols) {
+		panic("kernel: gemm: " + name + " too short or bad leading dimension")
+	}
+}
+
+func dims(trans bool, rows, cols int) (int, int) {
+	if trans {
+		return cols, rows
+	}
+	return rows, cols
+}
+
+func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	ar, ac := dims(transA, m, k)
+	br, bc := dims(transB, k, n)
+	checkLen("A", len(a), ar, ac, lda)
+	checkLen("B", len(b), br, bc, ldb)
+	checkLen("C", len(c), m, n, ldc)
+	C.cblas_sgemm(C.CblasRowMajor, ctrans(transA), ctrans(transB), C.int(m), C.int(n), C.int(k),
+		C.float(alpha), (*C.float)(&a[0]), C.int(lda), (*C.float)(&b[0]), C.int(ldb),
+		C.float(beta), (*C.float)(&c[0]), C.int(ldc))
+}
+
+func dgemm(transA, transB bool, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
+	ar, ac := dims(transA, m, k)
+	br, bc := dims(transB, k, n)
+	checkLen("A", len(a), ar, ac, lda)
+	checkLen("B", len(b), br, bc, ldb)
+	checkLen("C", len(c), m, n, ldc)
+	C.cblas_dgemm(C.CblasRowMajor, ctrans(transA), ctrans(transB), C.int(m), C.int(n), C.int(k),
+		C.double(alpha), (*C.double)(&a[0]), C.int(lda), (*C.double)(&b[0]), C.int(ldb),
+		C.double(beta), (*C.double)(&c[0]), C.int(ldc))
+}

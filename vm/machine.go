@@ -1,0 +1,320 @@
+package vm
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"gorgonia.org/tensor"
+
+	"github.com/tapegrad/tapegrad/graph"
+	"github.com/tapegrad/tapegrad/internal/kernel"
+)
+
+// MultiOutput is implemented by kernels with more than one output; the
+// machine asks it for the concrete shapes of all outputs.
+type MultiOutput interface {
+	OutputShapes(inputs []graph.Shape) ([]graph.Shape, error)
+}
+
+// ErrFeed is matched (errors.Is) by every error about a feed: a missing or
+// unknown input, a wrong shape or dtype.
+var ErrFeed = errors.New("bad feed")
+
+// Machine runs one program against one store. It keeps, per batch size, the
+// concrete buffers and bound kernels it built the first time it saw that
+// batch size, so that later runs allocate nothing. A machine is used by one
+// goroutine at a time; make one machine per goroutine to run a program
+// concurrently.
+type Machine struct {
+	prog  *Program
+	store *Store
+	cache map[int]runner
+}
+
+// runner is an instance of the program for one batch size.
+type runner interface {
+	load(feeds Feeds) error
+	exec() error
+	fetch(i int) *tensor.Dense
+	fetchCopy(i int) *tensor.Dense
+	concrete() []graph.Shape
+}
+
+// NewMachine returns a machine for prog whose variables live in store.
+// Nothing is checked until the first run: a missing variable is reported by
+// Run.
+func NewMachine(prog *Program, store *Store) *Machine {
+	return &Machine{prog: prog, store: store, cache: map[int]runner{}}
+}
+
+// Program returns the machine's program.
+func (m *Machine) Program() *Program { return m.prog }
+
+// Run feeds the program, runs it and returns copies of the fetched values,
+// in the order the program was compiled with. A missing, unknown or
+// misshapen feed, a variable missing from the store, or a data-dependent
+// kernel error (a label out of range) returns an error and nothing else.
+func (m *Machine) Run(feeds Feeds) ([]*tensor.Dense, error) {
+	r, err := m.Exec(feeds)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*tensor.Dense, len(m.prog.Fetches))
+	for i := range out {
+		out[i] = r.r.fetchCopy(i)
+	}
+	return out, nil
+}
+
+// Exec feeds and runs the program without copying the results out, and
+// returns a Result whose tensors share the machine's memory: they stay valid
+// until the next run of the machine. In steady state (a batch size seen
+// before) Exec allocates nothing.
+func (m *Machine) Exec(feeds Feeds) (Result, error) {
+	if m == nil || m.prog == nil {
+		return Result{}, errors.New("vm: nil machine or program")
+	}
+	if m.store == nil {
+		return Result{}, errors.New("vm: machine has no store")
+	}
+	batch, err := m.batchOf(feeds)
+	if err != nil {
+		return Result{}, err
+	}
+	r, ok := m.cache[batch]
+	if !ok {
+		if m.prog.DType == graph.Float32 {
+			r, err = newInstance[float32](m.prog, m.store, batch)
+		} else {
+			r, err = newInstance[float64](m.prog, m.store, batch)
+		}
+		if err != nil {
+			return Result{}, err
+		}
+		m.cache[batch] = r
+	}
+	if err := r.load(feeds); err != nil {
+		return Result{}, err
+	}
+	if err := r.exec(); err != nil {
+		return Result{}, err
+	}
+	return Result{r: r, n: len(m.prog.Fetches)}, nil
+}
+
+// Shapes returns the concrete shape of every buffer of the program for a
+// batch size the machine has run, or nil.
+func (m *Machine) Shapes(batch int) []graph.Shape {
+	if r, ok := m.cache[batch]; ok {
+		return r.concrete()
+	}
+	return nil
+}
+
+// Result gives access to the fetched values of the last run of a machine.
+type Result struct {
+	r runner
+	n int
+}
+
+// Len is the number of fetched values.
+func (r Result) Len() int { return r.n }
+
+// At returns fetched value i as a tensor sharing the machine's memory, valid
+// until the machine runs again; nil when i is out of range.
+func (r Result) At(i int) *tensor.Dense {
+	if r.r == nil || i < 0 || i >= r.n {
+		return nil
+	}
+	return r.r.fetch(i)
+}
+
+// batchOf checks the feeds against the program's inputs and returns the
+// batch size they agree on (0 when no input has an open dimension).
+func (m *Machine) batchOf(feeds Feeds) (int, error) {
+	p := m.prog
+	batch, batchFrom := -1, ""
+	for _, b := range p.Inputs {
+		buf := p.Bufs[b]
+		t, ok := feeds[buf.Name]
+		if !ok || t == nil {
+			return 0, fmt.Errorf("vm: %w: input %q is not fed (want %v%v)", ErrFeed, buf.Name, p.DType, buf.Shape)
+		}
+		if dt := dtypeOf(t); dt != p.DType {
+			return 0, fmt.Errorf("vm: %w: input %q: dtype %v, want %v", ErrFeed, buf.Name, t.Dtype(), p.DType)
+		}
+		shape := t.Shape()
+		if len(shape) != len(buf.Shape) {
+			return 0, fmt.Errorf("vm: %w: input %q: shape %v, want %v%v", ErrFeed, buf.Name, graph.Shape(shape), p.DType, buf.Shape)
+		}
+		for i, d := range buf.Shape {
+			if d == graph.Batch {
+				if batch >= 0 && shape[i] != batch {
+					return 0, fmt.Errorf("vm: %w: input %q has batch size %d, input %q has %d", ErrFeed, buf.Name, shape[i], batchFrom, batch)
+				}
+				batch, batchFrom = shape[i], buf.Name
+				continue
+			}
+			if shape[i] != d {
+				return 0, fmt.Errorf("vm: %w: input %q: shape %v, want %v%v", ErrFeed, buf.Name, graph.Shape(shape), p.DType, buf.Shape)
+			}
+		}
+	}
+	for name := range feeds {
+		if !slices.ContainsFunc(p.Inputs, func(b int32) bool { return p.Bufs[b].Name == name }) && !p.knows(name) {
+			return 0, fmt.Errorf("vm: %w: unknown input %q (inputs: %v)", ErrFeed, name, p.InputNames())
+		}
+	}
+	if batch < 0 {
+		batch = 0
+	}
+	return batch, nil
+}
+
+// knows reports whether name is an input of the graph the program was
+// compiled from, even if the program does not need it.
+func (p *Program) knows(name string) bool { return slices.Contains(p.GraphInputs, name) }
+
+type instance[T float32 | float64] struct {
+	prog    *Program
+	shapes  []graph.Shape
+	bufs    [][]T
+	fns     []func()
+	status  kernel.Status
+	fetches []*tensor.Dense
+}
+
+func newInstance[T float32 | float64](p *Program, s *Store, batch int) (*instance[T], error) {
+	in := &instance[T]{prog: p, shapes: make([]graph.Shape, len(p.Bufs)), bufs: make([][]T, len(p.Bufs))}
+	// concrete shapes: leaves from their declarations, the rest from the
+	// kernels' shape rules
+	for i, b := range p.Bufs {
+		if b.Kind != BufTemp {
+			in.shapes[i] = b.Shape.WithBatch(batch)
+		}
+	}
+	for _, inst := range p.Insts {
+		srcShapes := make([]graph.Shape, len(inst.Src))
+		for j, sb := range inst.Src {
+			srcShapes[j] = in.shapes[sb]
+		}
+		switch inst.Op {
+		case OpCopy:
+			in.shapes[inst.Dst[0]] = srcShapes[0]
+		case OpCall:
+			k := p.Kernels[inst.Aux]
+			if mo, ok := k.(MultiOutput); ok {
+				outs, err := mo.OutputShapes(srcShapes)
+				if err != nil {
+					return nil, fmt.Errorf("vm: batch size %d: %s: %w", batch, p.InstString(inst), err)
+				}
+				for j, d := range inst.Dst {
+					in.shapes[d] = outs[j]
+				}
+			} else {
+				out, err := k.InferShape(srcShapes)
+				if err != nil {
+					return nil, fmt.Errorf("vm: batch size %d: %s: %w", batch, p.InstString(inst), err)
+				}
+				in.shapes[inst.Dst[0]] = out
+			}
+		}
+	}
+	// memory: one arena for inputs and temporaries; variables bound to the
+	// store; constants filled once
+	total := 0
+	for i, b := range p.Bufs {
+		if b.Kind == BufTemp || b.Kind == BufInput || b.Kind == BufConstant {
+			total += in.shapes[i].Size()
+		}
+	}
+	arena := make([]T, total)
+	off := 0
+	for i, b := range p.Bufs {
+		n := in.shapes[i].Size()
+		switch b.Kind {
+		case BufVariable:
+			d, err := bindVar[T](s, b.Name, in.shapes[i], p.DType)
+			if err != nil {
+				return nil, err
+			}
+			in.bufs[i] = d
+		default:
+			in.bufs[i] = arena[off : off+n : off+n]
+			off += n
+			if b.Kind == BufConstant {
+				if len(b.Data) == 1 {
+					for j := range in.bufs[i] {
+						in.bufs[i][j] = T(b.Data[0])
+					}
+				} else {
+					for j, v := range b.Data {
+						in.bufs[i][j] = T(v)
+					}
+				}
+			}
+		}
+	}
+	// bind kernels
+	for _, inst := range p.Insts {
+		a := &kernel.Args[T]{Status: &in.status}
+		for _, sb := range inst.Src {
+			a.In = append(a.In, in.shapes[sb])
+			a.Src = append(a.Src, in.bufs[sb])
+		}
+		for _, db := range inst.Dst {
+			a.Out = append(a.Out, in.shapes[db])
+			a.Dst = append(a.Dst, in.bufs[db])
+		}
+		switch inst.Op {
+		case OpCopy:
+			d, src := a.Dst[0], a.Src[0]
+			in.fns = append(in.fns, func() { copy(d, src) })
+		case OpCall:
+			in.fns = append(in.fns, bindKernel(p.Kernels[inst.Aux], a))
+		default:
+			return nil, fmt.Errorf("vm: unknown opcode %v", inst.Op)
+		}
+	}
+	for _, f := range p.Fetches {
+		in.fetches = append(in.fetches, newDense(in.shapes[f], in.bufs[f]))
+	}
+	return in, nil
+}
+
+func bindKernel[T float32 | float64](k Kernel, a *kernel.Args[T]) func() {
+	switch a := any(a).(type) {
+	case *kernel.Args[float32]:
+		return k.Bind32(a)
+	case *kernel.Args[float64]:
+		return k.Bind64(a)
+	}
+	panic("vm: unreachable")
+}
+
+func (in *instance[T]) load(feeds Feeds) error {
+	for _, b := range in.prog.Inputs {
+		copy(in.bufs[b], dataOf[T](feeds[in.prog.Bufs[b].Name]))
+	}
+	return nil
+}
+
+func (in *instance[T]) exec() error {
+	for _, f := range in.fns {
+		f()
+	}
+	if err := in.status.Err(); err != nil {
+		return fmt.Errorf("vm: %w", err)
+	}
+	return nil
+}
+
+func (in *instance[T]) fetch(i int) *tensor.Dense { return in.fetches[i] }
+
+func (in *instance[T]) fetchCopy(i int) *tensor.Dense {
+	f := in.prog.Fetches[i]
+	return newDense(in.shapes[f], slices.Clone(in.bufs[f]))
+}
+
+func (in *instance[T]) concrete() []graph.Shape { return in.shapes }

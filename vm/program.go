@@ -1,0 +1,202 @@
+package vm
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/tapegrad/tapegrad/graph"
+	"github.com/tapegrad/tapegrad/internal/kernel"
+)
+
+// Kernel is implemented by every op the VM can run: a graph op that can
+// bind its forward kernel, for either element type, to concrete shapes and
+// buffers. Package nodes implements it for the whole catalogue.
+type Kernel interface {
+	graph.Op
+	Bind32(a *kernel.Args[float32]) func()
+	Bind64(a *kernel.Args[float64]) func()
+}
+
+// BufKind says where a buffer's memory comes from.
+type BufKind uint8
+
+// Buffer kinds.
+const (
+	BufTemp     BufKind = iota // computed by an instruction, lives in the machine's arena
+	BufInput                   // fed at run time, copied into the arena
+	BufVariable                // bound to a variable of the store
+	BufConstant                // filled once from the program's data
+)
+
+var bufKindNames = [...]string{BufTemp: "temp", BufInput: "input", BufVariable: "var", BufConstant: "const"}
+
+func (k BufKind) String() string {
+	if int(k) < len(bufKindNames) {
+		return bufKindNames[k]
+	}
+	return fmt.Sprintf("bufkind(%d)", k)
+}
+
+// Buffer is one value of a program. Shapes may contain the open batch
+// dimension; a machine makes them concrete when it sees the batch size.
+type Buffer struct {
+	Kind  BufKind
+	Name  string      // the graph node's name (the store key of a variable, the feed name of an input)
+	Shape graph.Shape // symbolic shape
+	Data  []float64   // a constant's values (one value, filled, or Shape.Size())
+}
+
+// Opcode is what an instruction does.
+type Opcode uint8
+
+// Opcodes.
+const (
+	OpCall Opcode = iota // run the kernel of Kernels[Aux] over Src into Dst
+	OpCopy               // copy Src[0] into Dst[0]
+)
+
+var opcodeNames = [...]string{OpCall: "call", OpCopy: "copy"}
+
+func (o Opcode) String() string {
+	if int(o) < len(opcodeNames) {
+		return opcodeNames[o]
+	}
+	return fmt.Sprintf("opcode(%d)", o)
+}
+
+// Inst is one instruction: an opcode and the buffers it reads and writes, by
+// index into Program.Bufs. Aux indexes Program.Kernels for OpCall.
+type Inst struct {
+	Op   Opcode
+	Dst  []int32
+	Src  []int32
+	Aux  int32
+	Note string // what the instruction came from (a node name, a fused group)
+}
+
+// Program is a compiled computation: buffers, instructions in execution
+// order, and which buffers are fed and fetched. A program is immutable once
+// built and may be shared by many machines (one per goroutine).
+type Program struct {
+	DType   graph.DType
+	Bufs    []Buffer
+	Insts   []Inst
+	Kernels []Kernel
+	Inputs  []int32 // buffers fed at run time, in graph order
+	Fetches []int32 // buffers returned by Run, in the order asked for
+	// GraphInputs names every input of the source graph, needed or not:
+	// feeding one the program does not need is not an error.
+	GraphInputs []string
+	// Passes records what each compiler pass did, for Explain.
+	Passes []string
+}
+
+// Inputs names of the program, in order.
+func (p *Program) InputNames() []string {
+	names := make([]string, len(p.Inputs))
+	for i, b := range p.Inputs {
+		names[i] = p.Bufs[b].Name
+	}
+	return names
+}
+
+// Variables returns the store names the program reads or writes.
+func (p *Program) Variables() []string {
+	var names []string
+	for _, b := range p.Bufs {
+		if b.Kind == BufVariable {
+			names = append(names, b.Name)
+		}
+	}
+	return names
+}
+
+// String prints the program one buffer or instruction a line:
+//
+//	program f32: 1 input, 2 variables, 3 instructions
+//	  %0 input x : f32[B,784]
+//	  %1 var dense/kernel : f32[784,300]
+//	  %2 = matmul %0 %1 : f32[B,300]   ; dense/matmul
+//	fetch %2
+func (p *Program) String() string {
+	var b strings.Builder
+	nIn, nVar := 0, 0
+	for _, buf := range p.Bufs {
+		switch buf.Kind {
+		case BufInput:
+			nIn++
+		case BufVariable:
+			nVar++
+		}
+	}
+	fmt.Fprintf(&b, "program %v: %s, %s, %s\n", p.DType, plural(nIn, "input"), plural(nVar, "variable"), plural(len(p.Insts), "instruction"))
+	for i, buf := range p.Bufs {
+		switch buf.Kind {
+		case BufInput, BufVariable:
+			fmt.Fprintf(&b, "  %%%d %v %s : %v%v\n", i, buf.Kind, buf.Name, p.DType, buf.Shape)
+		case BufConstant:
+			fmt.Fprintf(&b, "  %%%d const %s : %v%v\n", i, constString(buf.Data), p.DType, buf.Shape)
+		}
+	}
+	for _, in := range p.Insts {
+		b.WriteString("  ")
+		b.WriteString(p.InstString(in))
+		b.WriteByte('\n')
+	}
+	b.WriteString("fetch")
+	for _, f := range p.Fetches {
+		fmt.Fprintf(&b, " %%%d", f)
+	}
+	b.WriteByte('\n')
+	return b.String()
+}
+
+// InstString formats one instruction: `%5 = matmul %0 %1 : f32[B,300]   ; dense/matmul`.
+func (p *Program) InstString(in Inst) string {
+	var b strings.Builder
+	for i, d := range in.Dst {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%%%d", d)
+	}
+	b.WriteString(" = ")
+	switch in.Op {
+	case OpCall:
+		b.WriteString(graph.OpString(p.Kernels[in.Aux]))
+	default:
+		b.WriteString(in.Op.String())
+	}
+	for _, s := range in.Src {
+		fmt.Fprintf(&b, " %%%d", s)
+	}
+	b.WriteString(" :")
+	for i, d := range in.Dst {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, " %v%v", p.DType, p.Bufs[d].Shape)
+	}
+	if in.Note != "" {
+		b.WriteString("   ; ")
+		b.WriteString(in.Note)
+	}
+	return b.String()
+}
+
+func constString(d []float64) string {
+	if len(d) == 1 {
+		return fmt.Sprint(d[0])
+	}
+	if len(d) <= 4 {
+		return fmt.Sprint(d)
+	}
+	return fmt.Sprintf("[%v %v ... %d values]", d[0], d[1], len(d))
+}
+
+func plural(n int, s string) string {
+	if n == 1 {
+		return "1 " + s
+	}
+	return fmt.Sprintf("%d %ss", n, s)
+}
