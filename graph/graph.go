@@ -54,7 +54,9 @@ func (g *Graph) Len() int { return len(g.nodes) }
 func (g *Graph) Node(name string) *Node { return g.names[name] }
 
 // Inputs returns the input nodes in creation order.
-func (g *Graph) Inputs() []*Node { return g.filter(func(n *Node) bool { _, ok := n.op.(InputOp); return ok }) }
+func (g *Graph) Inputs() []*Node {
+	return g.filter(func(n *Node) bool { _, ok := n.op.(InputOp); return ok })
+}
 
 // Variables returns the variable nodes in creation order.
 func (g *Graph) Variables() []*Node {
@@ -438,9 +440,9 @@ func OpString(op Op) string {
 
 type poisonOp struct{}
 
-func (poisonOp) Name() string                       { return "error" }
+func (poisonOp) Name() string                      { return "error" }
 func (poisonOp) InferShape([]Shape) (Shape, error) { return nil, errors.New("poisoned") }
-func (poisonOp) NoGradient() string                 { return "the graph has an error" }
+func (poisonOp) NoGradient() string                { return "the graph has an error" }
 
 // EnterScope replaces the open scopes with the full scope path ("a/b", or ""
 // for the top level) and returns a function that restores the previous ones.

@@ -27,10 +27,10 @@ func Add(a, b *graph.Node) *graph.Node { return add(addOp{}, a, b) }
 
 type addOp struct{}
 
-func (addOp) Name() string                                      { return "add" }
+func (addOp) Name() string                                     { return "add" }
 func (addOp) InferShape(in []graph.Shape) (graph.Shape, error) { return binaryShape("add", in) }
-func (addOp) Bind32(a *kernel.Args[float32]) func()             { return bindBinary(a, addRow[float32]) }
-func (addOp) Bind64(a *kernel.Args[float64]) func()             { return bindBinary(a, addRow[float64]) }
+func (addOp) Bind32(a *kernel.Args[float32]) func()            { return bindBinary(a, addRow[float32]) }
+func (addOp) Bind64(a *kernel.Args[float64]) func()            { return bindBinary(a, addRow[float64]) }
 
 func (addOp) VJP(n, gy *graph.Node) []*graph.Node {
 	return []*graph.Node{SumTo(gy, n.Input(0)), SumTo(gy, n.Input(1))}
@@ -62,10 +62,10 @@ func Sub(a, b *graph.Node) *graph.Node { return add(subOp{}, a, b) }
 
 type subOp struct{}
 
-func (subOp) Name() string                                      { return "sub" }
+func (subOp) Name() string                                     { return "sub" }
 func (subOp) InferShape(in []graph.Shape) (graph.Shape, error) { return binaryShape("sub", in) }
-func (subOp) Bind32(a *kernel.Args[float32]) func()             { return bindBinary(a, subRow[float32]) }
-func (subOp) Bind64(a *kernel.Args[float64]) func()             { return bindBinary(a, subRow[float64]) }
+func (subOp) Bind32(a *kernel.Args[float32]) func()            { return bindBinary(a, subRow[float32]) }
+func (subOp) Bind64(a *kernel.Args[float64]) func()            { return bindBinary(a, subRow[float64]) }
 
 func (subOp) VJP(n, gy *graph.Node) []*graph.Node {
 	return []*graph.Node{SumTo(gy, n.Input(0)), SumTo(Neg(gy), n.Input(1))}
@@ -97,10 +97,10 @@ func Mul(a, b *graph.Node) *graph.Node { return add(mulOp{}, a, b) }
 
 type mulOp struct{}
 
-func (mulOp) Name() string                                      { return "mul" }
+func (mulOp) Name() string                                     { return "mul" }
 func (mulOp) InferShape(in []graph.Shape) (graph.Shape, error) { return binaryShape("mul", in) }
-func (mulOp) Bind32(a *kernel.Args[float32]) func()             { return bindBinary(a, mulRow[float32]) }
-func (mulOp) Bind64(a *kernel.Args[float64]) func()             { return bindBinary(a, mulRow[float64]) }
+func (mulOp) Bind32(a *kernel.Args[float32]) func()            { return bindBinary(a, mulRow[float32]) }
+func (mulOp) Bind64(a *kernel.Args[float64]) func()            { return bindBinary(a, mulRow[float64]) }
 
 func (mulOp) VJP(n, gy *graph.Node) []*graph.Node {
 	a, b := n.Input(0), n.Input(1)
@@ -134,10 +134,10 @@ func Div(a, b *graph.Node) *graph.Node { return add(divOp{}, a, b) }
 
 type divOp struct{}
 
-func (divOp) Name() string                                      { return "div" }
+func (divOp) Name() string                                     { return "div" }
 func (divOp) InferShape(in []graph.Shape) (graph.Shape, error) { return binaryShape("div", in) }
-func (divOp) Bind32(a *kernel.Args[float32]) func()             { return bindBinary(a, divRow[float32]) }
-func (divOp) Bind64(a *kernel.Args[float64]) func()             { return bindBinary(a, divRow[float64]) }
+func (divOp) Bind32(a *kernel.Args[float32]) func()            { return bindBinary(a, divRow[float32]) }
+func (divOp) Bind64(a *kernel.Args[float64]) func()            { return bindBinary(a, divRow[float64]) }
 
 // VJP: ā = ḡ/b and b̄ = −ḡ·a/b², computed as −ā·y (y = a/b, the node
 // itself) so that it stays finite wherever y is.
@@ -173,11 +173,11 @@ func Neg(x *graph.Node) *graph.Node { return add(negOp{}, x) }
 
 type negOp struct{}
 
-func (negOp) Name() string                                      { return "neg" }
+func (negOp) Name() string                                     { return "neg" }
 func (negOp) InferShape(in []graph.Shape) (graph.Shape, error) { return sameShape("neg", in) }
-func (negOp) Bind32(a *kernel.Args[float32]) func()             { return bindUnary(a, negRow[float32]) }
-func (negOp) Bind64(a *kernel.Args[float64]) func()             { return bindUnary(a, negRow[float64]) }
-func (negOp) VJP(_, gy *graph.Node) []*graph.Node               { return []*graph.Node{Neg(gy)} }
+func (negOp) Bind32(a *kernel.Args[float32]) func()            { return bindUnary(a, negRow[float32]) }
+func (negOp) Bind64(a *kernel.Args[float64]) func()            { return bindUnary(a, negRow[float64]) }
+func (negOp) VJP(_, gy *graph.Node) []*graph.Node              { return []*graph.Node{Neg(gy)} }
 
 func negRow[T kernel.Float](d, x []T) {
 	x = x[:len(d)]

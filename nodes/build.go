@@ -98,7 +98,6 @@ func checkInputs(name string, in []graph.Shape, n int) error {
 	return nil
 }
 
-
 // sameShape is the shape rule of unary element-wise ops.
 func sameShape(name string, in []graph.Shape) (graph.Shape, error) {
 	if err := checkInputs(name, in, 1); err != nil {

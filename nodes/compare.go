@@ -50,8 +50,12 @@ func (op cmpOp) InferShape(in []graph.Shape) (graph.Shape, error) {
 func (op cmpOp) NoGradient() string {
 	return "comparisons give 0/1 masks, whose derivative is zero almost everywhere and undefined at the switch"
 }
-func (op cmpOp) Bind32(a *kernel.Args[float32]) func() { return bindBinary(a, cmpRow[float32](op.kind)) }
-func (op cmpOp) Bind64(a *kernel.Args[float64]) func() { return bindBinary(a, cmpRow[float64](op.kind)) }
+func (op cmpOp) Bind32(a *kernel.Args[float32]) func() {
+	return bindBinary(a, cmpRow[float32](op.kind))
+}
+func (op cmpOp) Bind64(a *kernel.Args[float64]) func() {
+	return bindBinary(a, cmpRow[float64](op.kind))
+}
 
 func cmpRow[T kernel.Float](kind cmpKind) kernel.BinaryRow[T] {
 	var test func(x, y T) bool

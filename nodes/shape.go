@@ -53,7 +53,7 @@ func Flatten(x *graph.Node) *graph.Node {
 
 type reshapeOp struct{ shape graph.Shape }
 
-func (reshapeOp) Name() string      { return "reshape" }
+func (reshapeOp) Name() string     { return "reshape" }
 func (op reshapeOp) Attrs() string { return "shape=" + op.shape.String() }
 
 func (op reshapeOp) InferShape(in []graph.Shape) (graph.Shape, error) {
