@@ -132,9 +132,8 @@ type VarOption func(*VariableOp)
 // mean, an optimizer slot): optimizers leave it alone.
 func NonTrainable() VarOption { return func(v *VariableOp) { v.Trainable = false } }
 
-// WithInit sets the variable's initializer (a Keras name such as
-// "he_normal", or an initializer value the store accepts).
-func WithInit(init any) VarOption { return func(v *VariableOp) { v.Init = init } }
+// WithInit sets the variable's initializer (see package initializers).
+func WithInit(init Initializer) VarOption { return func(v *VariableOp) { v.Init = init } }
 
 // Variable adds a value that lives in a variable store under the node's full
 // name (scope included). Variables are trainable unless NonTrainable is given.

@@ -1,5 +1,7 @@
 package graph
 
+import "math/rand/v2"
+
 // Op is what a node computes. Ops are values defined in package nodes (and
 // the three leaf ops here); an op knows its name as printed in dumps and its
 // shape rule.
@@ -51,9 +53,9 @@ func (InputOp) NoGradient() string { return "inputs are leaves of the graph" }
 type VariableOp struct {
 	Shape     Shape
 	Trainable bool
-	// Init is the initializer of the variable, by Keras name or as a value
-	// the store understands; nil leaves the choice to the store.
-	Init any
+	// Init is the variable's initializer; nil leaves the choice to the
+	// store's default.
+	Init Initializer
 }
 
 // Name returns "variable".
@@ -64,6 +66,14 @@ func (op VariableOp) InferShape([]Shape) (Shape, error) { return op.Shape, nil }
 
 // NoGradient says that variables are leaves.
 func (VariableOp) NoGradient() string { return "variables are leaves of the graph" }
+
+// Initializer fills a new variable's values (row-major, shape as given) from
+// a random stream. Package initializers implements it for every Keras
+// initializer; the store calls it with a stream derived from the model seed
+// and the variable's name.
+type Initializer interface {
+	Initialize(dst []float64, shape []int, rng *rand.Rand) error
+}
 
 // ConstantOp is the op of a node created by Graph.Constant. Data holds either
 // one value (filled) or Shape.Size() values, row-major.

@@ -2,6 +2,8 @@ package vm
 
 import (
 	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
 	"slices"
 	"sync"
 
@@ -194,4 +196,52 @@ func bindVar[T float32 | float64](s *Store, name string, shape graph.Shape, dt g
 		d = v.f64
 	}
 	return d.([]T), nil
+}
+
+// Init creates, for every variable of g the store does not hold yet, its
+// initial value: from the variable's own initializer (graph.WithInit), else
+// from def. Each variable draws from its own random stream, derived from seed
+// and the variable's name, so the same seed gives the same bits and adding a
+// variable leaves the others' values unchanged. Variables already in the
+// store are left alone (rebuilding a model for another mode or batch size
+// must not reset it), but must have the graph's shape and dtype.
+func (s *Store) Init(g *graph.Graph, seed uint64, def graph.Initializer) error {
+	if g == nil {
+		return fmt.Errorf("vm: store: init: nil graph")
+	}
+	if err := g.Err(); err != nil {
+		return err
+	}
+	for _, n := range g.Variables() {
+		op := n.Op().(graph.VariableOp)
+		if shape, dt, ok := s.Shape(n.Name()); ok {
+			if !shape.Equal(op.Shape) || dt != g.DType() {
+				return fmt.Errorf("vm: store: init: variable %q: the store has %v%v, the graph wants %v%v", n.Name(), dt, shape, g.DType(), op.Shape)
+			}
+			continue
+		}
+		init := op.Init
+		if init == nil {
+			init = def
+		}
+		if init == nil {
+			return fmt.Errorf("vm: store: init: variable %q has no initializer and no default was given", n.Name())
+		}
+		vals := make([]float64, op.Shape.Size())
+		if err := init.Initialize(vals, op.Shape, Stream(seed, n.Name())); err != nil {
+			return fmt.Errorf("vm: store: init: variable %q: %w", n.Name(), err)
+		}
+		if err := s.SetFloat64s(n.Name(), op.Shape, g.DType(), vals); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Stream returns the random stream of the variable name under the model
+// seed: PCG seeded with seed and the FNV-1a hash of the name.
+func Stream(seed uint64, name string) *rand.Rand {
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	return rand.New(rand.NewPCG(seed, h.Sum64()))
 }
