@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/tapegrad/tapegrad/graph"
+	"github.com/tapegrad/tapegrad/nodes"
 	"github.com/tapegrad/tapegrad/vm"
 )
 
@@ -72,29 +73,68 @@ func Compile(g *graph.Graph, fetches []*graph.Node, opts Options) (*vm.Program, 
 	return prog, nil
 }
 
-// lower emits the program: a buffer per value, an instruction per
-// non-leaf value.
+// lower emits the program: a buffer per value (one per output for ops with
+// several), an instruction per non-leaf value, and the assignments last.
 func lower(f *Func) (*vm.Program, error) {
 	p := &vm.Program{DType: f.DType}
 	buf := map[*Value]int32{}
+	extra := map[*Value][]int32{} // buffers of outputs 1.. of multi-output values
+	newBuf := func(b vm.Buffer) int32 {
+		p.Bufs = append(p.Bufs, b)
+		return int32(len(p.Bufs) - 1)
+	}
+	var assigns []vm.Inst
+	assigned := map[*Value]bool{}
 	for _, v := range f.Values {
-		id := int32(len(p.Bufs))
-		buf[v] = id
+		for _, a := range v.Args {
+			if assigned[a] {
+				return nil, fmt.Errorf("compile: %s %q uses the result of assign %q: an assignment may be fetched but not used by another op", graph.OpString(v.Op), v.Name, a.Name)
+			}
+		}
 		switch op := v.Op.(type) {
 		case graph.InputOp:
-			p.Bufs = append(p.Bufs, vm.Buffer{Kind: vm.BufInput, Name: v.Name, Shape: v.Shape})
-			p.Inputs = append(p.Inputs, id)
+			buf[v] = newBuf(vm.Buffer{Kind: vm.BufInput, Name: v.Name, Shape: v.Shape})
+			p.Inputs = append(p.Inputs, buf[v])
 		case graph.VariableOp:
-			p.Bufs = append(p.Bufs, vm.Buffer{Kind: vm.BufVariable, Name: v.Name, Shape: v.Shape})
+			buf[v] = newBuf(vm.Buffer{Kind: vm.BufVariable, Name: v.Name, Shape: v.Shape})
 		case graph.ConstantOp:
-			p.Bufs = append(p.Bufs, vm.Buffer{Kind: vm.BufConstant, Name: v.Name, Shape: v.Shape, Data: op.Data})
+			buf[v] = newBuf(vm.Buffer{Kind: vm.BufConstant, Name: v.Name, Shape: v.Shape, Data: op.Data})
+		case graph.OutputOp:
+			parent := v.Args[0]
+			if op.Index < 1 || op.Index > len(extra[parent]) {
+				return nil, fmt.Errorf("compile: output %d of %q does not exist", op.Index, parent.Name)
+			}
+			buf[v] = extra[parent][op.Index-1]
+			p.Bufs[buf[v]].Name = v.Name
 		default:
+			if nodes.IsAssign(v.Op) {
+				target := v.Args[0]
+				buf[v] = buf[target]
+				assigns = append(assigns, vm.Inst{Op: vm.OpCopy, Dst: []int32{buf[target]}, Src: []int32{buf[v.Args[1]]}, Note: v.Name})
+				assigned[v] = true
+				continue
+			}
 			k, ok := v.Op.(vm.Kernel)
 			if !ok {
 				return nil, fmt.Errorf("compile: %s %q: op has no kernel", graph.OpString(v.Op), v.Name)
 			}
-			p.Bufs = append(p.Bufs, vm.Buffer{Kind: vm.BufTemp, Name: v.Name, Shape: v.Shape})
-			inst := vm.Inst{Op: vm.OpCall, Dst: []int32{id}, Aux: int32(len(p.Kernels)), Note: v.Name}
+			buf[v] = newBuf(vm.Buffer{Kind: vm.BufTemp, Name: v.Name, Shape: v.Shape})
+			inst := vm.Inst{Op: vm.OpCall, Dst: []int32{buf[v]}, Aux: int32(len(p.Kernels)), Note: v.Name}
+			if mo, ok := v.Op.(graph.MultiOp); ok {
+				in := make([]graph.Shape, len(v.Args))
+				for i, a := range v.Args {
+					in[i] = a.Shape
+				}
+				shapes, err := mo.OutputShapes(in)
+				if err != nil {
+					return nil, fmt.Errorf("compile: %s %q: %w", graph.OpString(v.Op), v.Name, err)
+				}
+				for i := 1; i < len(shapes); i++ {
+					b := newBuf(vm.Buffer{Kind: vm.BufTemp, Name: fmt.Sprintf("%s:%d", v.Name, i), Shape: shapes[i]})
+					extra[v] = append(extra[v], b)
+					inst.Dst = append(inst.Dst, b)
+				}
+			}
 			for _, a := range v.Args {
 				inst.Src = append(inst.Src, buf[a])
 			}
@@ -102,6 +142,7 @@ func lower(f *Func) (*vm.Program, error) {
 			p.Insts = append(p.Insts, inst)
 		}
 	}
+	p.Insts = append(p.Insts, assigns...)
 	for _, v := range f.Fetches {
 		p.Fetches = append(p.Fetches, buf[v])
 	}
