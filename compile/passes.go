@@ -15,6 +15,10 @@ type Pass struct {
 // names.
 var Passes = []Pass{
 	{"prune", prune},
+	{"cse", cse},
+	{"fold-constants", foldConstants},
+	{"simplify", simplify},
+	{"prune-dead", prune},
 }
 
 // prune drops the values the fetches do not depend on.

@@ -44,6 +44,10 @@ type Buffer struct {
 	Name  string      // the graph node's name (the store key of a variable, the feed name of an input)
 	Shape graph.Shape // symbolic shape
 	Data  []float64   // a constant's values (one value, filled, or Shape.Size())
+	// View says the buffer shares the memory of buffer ViewOf (a reshape's
+	// output is a view of its input); no instruction writes it.
+	View   bool
+	ViewOf int32
 }
 
 // Opcode is what an instruction does.
@@ -72,6 +76,10 @@ type Inst struct {
 	Src  []int32
 	Aux  int32
 	Note string // what the instruction came from (a node name, a fused group)
+	// InPlace says the kernel is element-wise and may write Dst[0] over an
+	// input of the same size; the memory planner does so when that input
+	// dies at this instruction.
+	InPlace bool
 }
 
 // Program is a compiled computation: buffers, instructions in execution
