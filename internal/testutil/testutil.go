@@ -32,21 +32,19 @@ func Tensor(dt graph.DType, shape []int, data []float64) *tensor.Dense {
 	return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(append([]float64(nil), data...)))
 }
 
-// Float64s returns a tensor's data as float64.
+// Float64s returns a copy of a tensor's data as float64 (empty tensors
+// included, which gorgonia's Data() does not handle).
 func Float64s(t *tensor.Dense) []float64 {
-	switch d := t.Data().(type) {
-	case []float64:
-		return append([]float64(nil), d...)
-	case []float32:
+	switch t.Dtype() {
+	case tensor.Float64:
+		return append([]float64{}, t.Float64s()...)
+	case tensor.Float32:
+		d := t.Float32s()
 		out := make([]float64, len(d))
 		for i, v := range d {
 			out[i] = float64(v)
 		}
 		return out
-	case float64:
-		return []float64{d}
-	case float32:
-		return []float64{float64(d)}
 	}
 	return nil
 }
