@@ -40,7 +40,11 @@ type OpError struct {
 // `graph: matmul "dense_1/matmul": inner dimensions 784 and 300 differ (inputs f32[B,784], f32[300,10]; at model.go:12)`.
 func (e *OpError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "graph: %s %q: %s", e.Op, e.Node, e.Msg)
+	if e.Node == "" {
+		fmt.Fprintf(&b, "graph: %s: %s", e.Op, e.Msg)
+	} else {
+		fmt.Fprintf(&b, "graph: %s %q: %s", e.Op, e.Node, e.Msg)
+	}
 	var extra []string
 	if len(e.Inputs) > 0 {
 		parts := make([]string, len(e.Inputs))

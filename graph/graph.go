@@ -21,7 +21,8 @@ type Graph struct {
 	names  map[string]*Node
 	scopes []string
 	used   map[string]int  // next suffix to try, per base name, for UniqueName
-	taken  map[string]bool // names handed out by UniqueName
+	taken  map[string]bool // names handed out by UniqueName, and scopes in use
+	suffix map[string]int  // next suffix to try, per full name, in add
 	err    error
 	poison *Node
 }
@@ -29,10 +30,10 @@ type Graph struct {
 // New returns an empty graph whose values have element type dtype. A dtype
 // other than Float32 or Float64 is recorded as the graph's error.
 func New(dtype DType) *Graph {
-	g := &Graph{dtype: dtype, names: map[string]*Node{}, used: map[string]int{}, taken: map[string]bool{}}
+	g := &Graph{dtype: dtype, names: map[string]*Node{}, used: map[string]int{}, taken: map[string]bool{}, suffix: map[string]int{}}
 	g.poison = &Node{g: g, id: -1, name: "<error>", op: poisonOp{}}
 	if !dtype.Valid() {
-		g.err = &OpError{Op: "graph", Node: "", Msg: fmt.Sprintf("unsupported dtype %v: use graph.Float32 or graph.Float64", dtype), Kind: ErrDType}
+		g.err = &OpError{Op: "new", DType: dtype, Msg: fmt.Sprintf("unsupported dtype %v: use graph.Float32 or graph.Float64", dtype), Kind: ErrDType, Caller: caller()}
 	}
 	return g
 }
@@ -77,7 +78,22 @@ func (g *Graph) filter(keep func(*Node) bool) []*Node {
 // named "scope/..." (nested scopes join with "/"). It returns the full scope.
 func (g *Graph) PushScope(name string) string {
 	g.scopes = append(g.scopes, name)
-	return g.Scope()
+	full := g.Scope()
+	g.markScope(full)
+	return full
+}
+
+// markScope records path and its parents as scopes in use, so that
+// UniqueName does not hand them out again.
+func (g *Graph) markScope(path string) {
+	for path != "" && !g.taken[path] {
+		g.taken[path] = true
+		i := strings.LastIndexByte(path, '/')
+		if i < 0 {
+			break
+		}
+		path = path[:i]
+	}
 }
 
 // PopScope closes the innermost scope; it does nothing when none is open.
@@ -94,8 +110,21 @@ func (g *Graph) WithScope(name string, build func()) {
 	build()
 }
 
-// Scope returns the current full scope ("" at the top level).
-func (g *Graph) Scope() string { return strings.Join(g.scopes, "/") }
+// Scope returns the current full scope ("" at the top level). Empty scope
+// names add nothing to it.
+func (g *Graph) Scope() string {
+	var b strings.Builder
+	for _, s := range g.scopes {
+		if s == "" {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('/')
+		}
+		b.WriteString(s)
+	}
+	return b.String()
+}
 
 // UniqueName returns base, or base_1, base_2, ... the first not yet used as a
 // name or scope at the current scope level. Layers use it to get Keras-style
@@ -196,6 +225,9 @@ func (g *Graph) AddNode(op Op, name string, inputs ...*Node) *Node {
 	if g.err != nil {
 		return g.poison
 	}
+	if op == nil {
+		return g.fail(nil, name, inputs, Errorf(ErrArg, "nil op"))
+	}
 	for i, in := range inputs {
 		if in == nil {
 			return g.fail(op, name, inputs, Errorf(ErrNil, "input %d is nil", i))
@@ -217,7 +249,7 @@ func (g *Graph) AddNode(op Op, name string, inputs ...*Node) *Node {
 			return g.fail(op, name, inputs, Errorf(ErrShape, "shape rule gave a negative dimension: %v", out))
 		}
 	}
-	return g.add(op, name, out, inputs)
+	return g.add(op, name, out.Clone(), inputs)
 }
 
 // safeInfer runs a shape rule, turning a panic in it (a library bug) into an
@@ -247,12 +279,20 @@ func (g *Graph) fail(op Op, name string, inputs []*Node, err error) *Node {
 	if name == "" {
 		name = opName
 	}
+	if err == nil {
+		err = Errorf(ErrArg, "unspecified error")
+	}
 	oe := &OpError{Op: opName, Node: g.qualify(name), DType: g.dtype, Msg: err.Error(), Kind: ErrArg, Caller: caller()}
 	var ke *kindError
 	if errors.As(err, &ke) {
 		oe.Kind = ke.kind
-	} else if errors.Is(err, ErrShape) {
-		oe.Kind = ErrShape
+	} else {
+		for _, k := range []error{ErrShape, ErrArg, ErrNil, ErrForeign, ErrDType, ErrGradient} {
+			if errors.Is(err, k) {
+				oe.Kind = k
+				break
+			}
+		}
 	}
 	for _, in := range inputs {
 		if in == nil {
@@ -284,13 +324,17 @@ func caller() string {
 }
 
 func (g *Graph) qualify(name string) string {
-	if len(g.scopes) == 0 {
+	scope := g.Scope()
+	if scope == "" {
 		return name
 	}
-	return g.Scope() + "/" + name
+	return scope + "/" + name
 }
 
 func (g *Graph) add(op Op, name string, shape Shape, inputs []*Node) *Node {
+	if g.err != nil {
+		return g.poison
+	}
 	if name == "" {
 		name = op.Name()
 	}
@@ -301,14 +345,17 @@ func (g *Graph) add(op Op, name string, shape Shape, inputs []*Node) *Node {
 			return g.fail(op, name, inputs, Errorf(ErrArg, "name %q is already used", full))
 		}
 		base := full
-		for k := 1; ; k++ {
+		for k := max(g.suffix[base], 1); ; k++ {
 			full = base + "_" + strconv.Itoa(k)
 			if _, taken := g.names[full]; !taken {
+				g.suffix[base] = k + 1
 				break
 			}
 		}
 	}
-	n := &Node{g: g, id: len(g.nodes), name: full, scope: g.Scope(), op: op, inputs: append([]*Node(nil), inputs...), shape: shape}
+	scope := g.Scope()
+	g.markScope(scope)
+	n := &Node{g: g, id: len(g.nodes), name: full, scope: scope, op: op, inputs: append([]*Node(nil), inputs...), shape: shape}
 	g.nodes = append(g.nodes, n)
 	g.names[full] = n
 	return n
