@@ -236,7 +236,7 @@ func (op reduceOp) axes() []int {
 // shape (like's shape must broadcast to x's). When the shapes are equal it
 // returns x. Only like's shape is used.
 func SumTo(x, like *graph.Node) *graph.Node {
-	if x != nil && like != nil && x.Shape().Equal(like.Shape()) {
+	if x != nil && like != nil && x.Graph() == like.Graph() && x.Shape().Equal(like.Shape()) {
 		return x
 	}
 	return add(sumToOp{}, x, like)
@@ -275,7 +275,7 @@ func bindSumTo[T kernel.Float](op sumToOp, a *kernel.Args[T]) func() {
 }
 
 func (op sumToOp) VJP(n, gy *graph.Node) []*graph.Node {
-	return []*graph.Node{add(expandOp{mean: op.mean}, gy, n.Input(0)), nil}
+	return []*graph.Node{add(expandOp(op), gy, n.Input(0)), nil}
 }
 
 // alignRank left-pads s with 1s to rank r.
@@ -295,7 +295,7 @@ func alignRank(s []int, r int) []int {
 // BroadcastLike broadcasts x to the shape of like (numpy rules). Only like's
 // shape is used.
 func BroadcastLike(x, like *graph.Node) *graph.Node {
-	if x != nil && like != nil && x.Shape().Equal(like.Shape()) {
+	if x != nil && like != nil && x.Graph() == like.Graph() && x.Shape().Equal(like.Shape()) {
 		return x
 	}
 	return add(expandOp{}, x, like)
@@ -366,5 +366,5 @@ func (op expandOp) VJP(n, gy *graph.Node) []*graph.Node {
 	if x.Shape().Equal(n.Shape()) && !op.mean {
 		return []*graph.Node{gy, nil}
 	}
-	return []*graph.Node{add(sumToOp{mean: op.mean}, gy, x), nil}
+	return []*graph.Node{add(sumToOp(op), gy, x), nil}
 }
