@@ -6,6 +6,8 @@ import (
 	"io"
 	"slices"
 
+	"gorgonia.org/tensor"
+
 	"github.com/tapegrad/tapegrad/graph"
 	"github.com/tapegrad/tapegrad/nodes"
 	"github.com/tapegrad/tapegrad/vm"
@@ -17,6 +19,10 @@ type Options struct {
 	Disable []string
 	// Trace, when set, receives each pass's summary and the Func after it.
 	Trace io.Writer
+	// Verify compiles the graph a second time without the fusing passes
+	// and checks, on random inputs and variables, that both programs give
+	// the same fetches to round-off.
+	Verify bool
 }
 
 // Compile turns the part of g that fetches depend on into a program. It
@@ -69,6 +75,11 @@ func Compile(g *graph.Graph, fetches []*graph.Node, opts Options) (*vm.Program, 
 	prog.Passes = log
 	for _, in := range g.Inputs() {
 		prog.GraphInputs = append(prog.GraphInputs, in.Name())
+	}
+	if opts.Verify {
+		if err := verify(g, fetches, opts, prog); err != nil {
+			return nil, err
+		}
 	}
 	return prog, nil
 }
@@ -147,4 +158,30 @@ func lower(f *Func) (*vm.Program, error) {
 		p.Fetches = append(p.Fetches, buf[v])
 	}
 	return p, nil
+}
+
+func tensorOf(dt graph.DType, shape graph.Shape, vals []float64) (*tensor.Dense, error) {
+	if dt == graph.Float32 {
+		f := make([]float32, len(vals))
+		for i, v := range vals {
+			f[i] = float32(v)
+		}
+		return vm.FromSlice(f, shape...)
+	}
+	return vm.FromSlice(vals, shape...)
+}
+
+func floats(t *tensor.Dense) []float64 {
+	switch t.Dtype() {
+	case tensor.Float64:
+		return t.Float64s()
+	case tensor.Float32:
+		d := t.Float32s()
+		out := make([]float64, len(d))
+		for i, v := range d {
+			out[i] = float64(v)
+		}
+		return out
+	}
+	return nil
 }

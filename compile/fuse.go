@@ -1,0 +1,254 @@
+package compile
+
+import (
+	"fmt"
+
+	"github.com/tapegrad/tapegrad/graph"
+	"github.com/tapegrad/tapegrad/nodes"
+)
+
+// consumers returns, for each value, the values that read it (once per
+// reading value).
+func (f *Func) consumers() map[*Value][]*Value {
+	c := map[*Value][]*Value{}
+	for _, v := range f.Values {
+		seen := map[*Value]bool{}
+		for _, a := range v.Args {
+			if !seen[a] {
+				seen[a] = true
+				c[a] = append(c[a], v)
+			}
+		}
+	}
+	return c
+}
+
+// fuseDenseAct turns MatMul (+ a bias broadcast over rows) (+ an
+// activation) into one FusedDense value. The matmul and the bias add must
+// have no other consumer and not be fetched; the pre-activation may have
+// others (an activation gradient reads it), in which case the fused op
+// keeps it as a second output.
+func fuseDenseAct(f *Func) (string, error) {
+	cons := f.consumers()
+	fetched := f.fetched()
+	single := func(v *Value) *Value {
+		if fetched[v] || len(cons[v]) != 1 {
+			return nil
+		}
+		return cons[v][0]
+	}
+	repl := map[*Value]*Value{}
+	anchor := map[*Value]*Value{} // new value → the value whose place it takes
+	count := 0
+	for _, mm := range f.Values {
+		ta, tb, ok := nodes.MatMulTransposes(mm.Op)
+		if !ok || repl[mm] != nil {
+			continue
+		}
+		op := &nodes.FusedDense{TransA: ta, TransB: tb}
+		args := []*Value{mm.Args[0], mm.Args[1]}
+		from := []string{mm.Name}
+		z := mm // the pre-activation value
+		if c := single(mm); c != nil && c.Op.Name() == "add" && c.Shape.Equal(mm.Shape) {
+			other := c.Args[1]
+			if other == mm {
+				other = c.Args[0]
+			}
+			if other != mm && len(other.Shape) == 1 && len(mm.Shape) == 2 && other.Shape[0] == mm.Shape[1] {
+				op.Bias = true
+				args = append(args, other)
+				from = append(from, c.Name)
+				z = c
+			}
+		}
+		var act *Value
+		for _, c := range cons[z] {
+			if len(c.Args) == 1 && nodes.IsDenseActivation(c.Op) && c.Shape.Equal(z.Shape) {
+				act = c
+				break
+			}
+		}
+		if act != nil {
+			op.Act = act.Op
+			from = append(from, act.Name)
+			op.KeepZ = fetched[z] || len(cons[z]) > 1
+		}
+		if !op.Bias && act == nil {
+			continue
+		}
+		op.From = from
+		out := act
+		if out == nil {
+			out = z
+		}
+		fused := f.NewValue(op, out.Name, out.Shape, args...)
+		fused.From = from
+		fused.Node = out.Node
+		repl[out] = fused
+		if out != z {
+			if op.KeepZ {
+				zv := f.NewValue(graph.OutputOp{Index: 1, Shape: z.Shape}, z.Name, z.Shape, fused)
+				zv.Node = z.Node
+				repl[z] = zv
+			} else {
+				repl[z] = fused // no one else reads it; dropped below
+			}
+		}
+		if z != mm {
+			repl[mm] = fused
+		}
+		anchor[fused] = z
+		count++
+	}
+	if count == 0 {
+		return "0 fused", nil
+	}
+	f.insertReplacing(repl, anchor)
+	return fmt.Sprintf("%d fused", count), nil
+}
+
+// insertReplacing puts each new value (with its Output values right after
+// it) at the position of its anchor, a replaced value that comes after all
+// of the new value's arguments and before every reader of the values it
+// replaces; then it rewires uses and drops the replaced values.
+func (f *Func) insertReplacing(repl map[*Value]*Value, anchor map[*Value]*Value) {
+	at := map[*Value][]*Value{}
+	for n, a := range anchor {
+		at[a] = append(at[a], n)
+	}
+	outputsOf := map[*Value][]*Value{}
+	for _, r := range repl {
+		if _, ok := r.Op.(graph.OutputOp); ok {
+			outputsOf[r.Args[0]] = append(outputsOf[r.Args[0]], r)
+		}
+	}
+	var out []*Value
+	for _, v := range f.Values {
+		for _, n := range at[v] {
+			out = append(out, n)
+			out = append(out, outputsOf[n]...)
+		}
+		out = append(out, v)
+	}
+	f.Values = out
+	f.replaceUses(repl)
+}
+
+// fuseElementwise merges chains of element-wise values of one shape into
+// FusedElementwise values that compute them in one sweep. A value joins a
+// chain when every reader of it is in the chain and it is not fetched; the
+// chain's inputs have its shape or hold a single value.
+func fuseElementwise(f *Func) (string, error) {
+	cons := f.consumers()
+	fetched := f.fetched()
+	pos := map[*Value]int{}
+	for i, v := range f.Values {
+		pos[v] = i
+	}
+	eligible := func(v *Value, shape graph.Shape) bool {
+		ar, same := nodes.ElementwiseArity(v.Op)
+		if ar == 0 || isStateful(v.Op) || !v.Shape.Equal(shape) || shape.Size() == 1 {
+			return false
+		}
+		full := 0
+		for _, a := range v.Args {
+			switch {
+			case a.Shape.Equal(shape):
+				full++
+			case a.Shape.IsOpen() || a.Shape.Size() != 1:
+				return false
+			}
+		}
+		return full == len(v.Args) || (!same && ar == 2 && full == 1)
+	}
+	grouped := map[*Value]bool{}
+	repl := map[*Value]*Value{}
+	anchor := map[*Value]*Value{}
+	groups := 0
+	for i := len(f.Values) - 1; i >= 0; i-- {
+		root := f.Values[i]
+		if grouped[root] || !eligible(root, root.Shape) {
+			continue
+		}
+		members := map[*Value]bool{root: true}
+		for changed := true; changed; {
+			changed = false
+			for m := range members {
+				for _, a := range m.Args {
+					if members[a] || grouped[a] || fetched[a] || !eligible(a, root.Shape) {
+						continue
+					}
+					all := true
+					for _, c := range cons[a] {
+						if !members[c] {
+							all = false
+							break
+						}
+					}
+					if all {
+						members[a] = true
+						changed = true
+					}
+				}
+			}
+		}
+		if len(members) < 2 {
+			continue
+		}
+		order := make([]*Value, 0, len(members))
+		for m := range members {
+			order = append(order, m)
+		}
+		sortByPos(order, pos)
+		stepOf := map[*Value]int{}
+		var inputs []*Value
+		inputOf := map[*Value]int{}
+		var steps []nodes.FusedStep
+		var from []string
+		for i, m := range order {
+			st := nodes.FusedStep{Op: m.Op}
+			for _, a := range m.Args {
+				if s, ok := stepOf[a]; ok {
+					st.Args = append(st.Args, s)
+					continue
+				}
+				k, ok := inputOf[a]
+				if !ok {
+					k = len(inputs)
+					inputOf[a] = k
+					inputs = append(inputs, a)
+				}
+				st.Args = append(st.Args, -k-1)
+			}
+			stepOf[m] = i
+			steps = append(steps, st)
+			from = append(from, m.Name)
+		}
+		op, err := nodes.NewFusedElementwise(steps, from)
+		if err != nil {
+			return "", fmt.Errorf("fusing %v: %w", from, err)
+		}
+		fused := f.NewValue(op, root.Name, root.Shape, inputs...)
+		fused.From = from
+		fused.Node = root.Node
+		for m := range members {
+			grouped[m] = true
+			repl[m] = fused
+		}
+		anchor[fused] = root
+		groups++
+	}
+	if groups == 0 {
+		return "0 fused", nil
+	}
+	f.insertReplacing(repl, anchor)
+	return fmt.Sprintf("%d chains fused", groups), nil
+}
+
+func sortByPos(vs []*Value, pos map[*Value]int) {
+	for i := 1; i < len(vs); i++ {
+		for j := i; j > 0 && pos[vs[j]] < pos[vs[j-1]]; j-- {
+			vs[j], vs[j-1] = vs[j-1], vs[j]
+		}
+	}
+}

@@ -1,0 +1,103 @@
+package layers
+
+import (
+	"fmt"
+
+	"github.com/tapegrad/tapegrad/graph"
+	"github.com/tapegrad/tapegrad/initializers"
+	"github.com/tapegrad/tapegrad/nodes"
+)
+
+// DenseOptions configures a Dense layer; the zero value is Keras's default:
+// no activation, a bias, glorot_uniform kernel, zeros bias.
+type DenseOptions struct {
+	// Activation by Keras name ("relu", "selu", ...); "" is linear.
+	Activation string
+	// UseBias: Default and True add a bias, False drops it (before
+	// BatchNormalization, whose β makes it redundant).
+	UseBias Bool
+	// KernelInitializer and BiasInitializer by Keras name; KernelInit and
+	// BiasInit, when set, take precedence.
+	KernelInitializer string
+	BiasInitializer   string
+	KernelInit        initializers.Initializer
+	BiasInit          initializers.Initializer
+	// Name overrides the Keras-style name the model gives the layer.
+	Name string
+}
+
+// DenseLayer is a fully connected layer: y = activation(x·W + b), with the
+// kernel W of shape [in, units] (Keras layout) and the bias b of [units].
+type DenseLayer struct {
+	Base
+	Units  int
+	Opts   DenseOptions
+	Kernel *Var
+	Bias   *Var // nil without a bias
+	act    func(*graph.Node) *graph.Node
+}
+
+// Dense returns a fully connected layer of units outputs.
+func Dense(units int, opts DenseOptions) *DenseLayer {
+	l := &DenseLayer{Units: units, Opts: opts}
+	l.SetName(opts.Name)
+	return l
+}
+
+// Class returns "Dense".
+func (l *DenseLayer) Class() string { return "Dense" }
+
+// Build declares the kernel [in, units] and the bias [units].
+func (l *DenseLayer) Build(in graph.Shape) (graph.Shape, error) {
+	if l.Units <= 0 {
+		return nil, fmt.Errorf("units must be positive, got %d", l.Units)
+	}
+	if len(in) != 2 {
+		return nil, fmt.Errorf("input shape %v: Dense takes [batch, features] (add a Flatten layer first)", in)
+	}
+	if in[1] <= 0 {
+		return nil, fmt.Errorf("input shape %v: the feature dimension must be known and positive", in)
+	}
+	act, err := nodes.LookupActivation(l.Opts.Activation)
+	if err != nil {
+		return nil, err
+	}
+	l.act = act
+	kinit, err := resolveInit("kernel_initializer", l.Opts.KernelInit, l.Opts.KernelInitializer, "glorot_uniform")
+	if err != nil {
+		return nil, err
+	}
+	l.Kernel = &Var{Name: "kernel", Shape: graph.Shape{in[1], l.Units}, Init: kinit, Trainable: true}
+	l.Bias = nil
+	if l.Opts.UseBias.Or(true) {
+		binit, err := resolveInit("bias_initializer", l.Opts.BiasInit, l.Opts.BiasInitializer, "zeros")
+		if err != nil {
+			return nil, err
+		}
+		l.Bias = &Var{Name: "bias", Shape: graph.Shape{l.Units}, Init: binit, Trainable: true}
+	}
+	return graph.Shape{in[0], l.Units}, nil
+}
+
+// Call emits x·W (+ b) and the activation.
+func (l *DenseLayer) Call(ctx *Context, x *graph.Node) *graph.Node {
+	y := nodes.MatMul(x, ctx.Variable(l.Kernel))
+	if l.Bias != nil {
+		y = nodes.Add(y, ctx.Variable(l.Bias))
+	}
+	if l.act != nil {
+		y = l.act(y)
+	}
+	return y
+}
+
+// Variables returns the kernel and, if any, the bias.
+func (l *DenseLayer) Variables() []*Var {
+	if l.Kernel == nil {
+		return nil
+	}
+	if l.Bias == nil {
+		return []*Var{l.Kernel}
+	}
+	return []*Var{l.Kernel, l.Bias}
+}

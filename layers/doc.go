@@ -1,0 +1,36 @@
+// Package layers is the Keras-like way to write a model: layers that own
+// their variables and emit graph nodes, and Sequential, a stack of them.
+//
+//	model := layers.NewSequential(
+//		layers.Input(28, 28),
+//		layers.Flatten(),
+//		layers.Dense(300, layers.DenseOptions{Activation: "relu", KernelInitializer: "he_normal"}),
+//		layers.Dense(100, layers.DenseOptions{Activation: "relu", KernelInitializer: "he_normal"}),
+//		layers.Dense(10, layers.DenseOptions{}),
+//	)
+//	fmt.Print(model.Summary())
+//
+// # Build, then call
+//
+// A layer is built once, when its input shape is known: Build checks the
+// configuration and declares the layer's variables (explicit fields such as
+// DenseLayer.Kernel, listed by Variables). It is then called for each graph
+// the model is emitted into — a training graph, an inference graph — and
+// emits nodes under its name scope. Variables are named "<layer>/<var>"
+// ("dense_1/kernel", as in Keras) and live in a vm.Store, so every graph of
+// a model shares them; vm.Store.Init creates them from the layers'
+// initializers and the model seed.
+//
+// # Modes
+//
+// A layer emits different nodes in Training and Inference mode where the
+// maths differs: RReLU draws random slopes only in training.
+//
+// # Defaults and conventions
+//
+// Option structs have a zero value equal to the Keras default (DenseOptions{}
+// is glorot_uniform kernel, zeros bias, no activation). Where Keras and
+// PyTorch differ, Convention picks PyTorch's.
+//
+// Layers never run anything; package train compiles and fits a model.
+package layers

@@ -1,0 +1,460 @@
+package nodes
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/tapegrad/tapegrad/graph"
+	"github.com/tapegrad/tapegrad/internal/kernel"
+)
+
+// Fused ops: made only by the compiler (package compile), never by model
+// code, so they have no builders and no gradients — fusion runs after
+// autodiff. Each is checked against the unfused ops it replaces (compile's
+// Verify and its tests).
+
+// unaryRow returns the row kernel of a unary element-wise op, or nil.
+func unaryRow[T kernel.Float](op graph.Op) kernel.UnaryRow[T] {
+	switch op := op.(type) {
+	case actOp:
+		return actRow[T](op)
+	case negOp:
+		return negRow[T]
+	case expOp:
+		return expRow[T]
+	case logOp:
+		return logRow[T]
+	case sqrtOp:
+		return sqrtRow[T]
+	case squareOp:
+		return squareRow[T]
+	case powOp:
+		return powRow[T](op.p)
+	case absOp:
+		return absRow[T]
+	case signOp:
+		return signRow[T]
+	case reciprocalOp:
+		return reciprocalRow[T]
+	case sigmoidOp:
+		return sigmoidRow[T]
+	case tanhOp:
+		return tanhRow[T]
+	}
+	return nil
+}
+
+// binaryRow returns the row kernel of a binary element-wise op, or nil. Ops
+// that take two operands of one shape (activation gradients) only run in
+// mode VV.
+func binaryRow[T kernel.Float](op graph.Op) (row kernel.BinaryRow[T], vvOnly bool) {
+	switch op := op.(type) {
+	case addOp:
+		return addRow[T], false
+	case subOp:
+		return subRow[T], false
+	case mulOp:
+		return mulRow[T], false
+	case divOp:
+		return divRow[T], false
+	case cmpOp:
+		return cmpRow[T](op.kind), false
+	case extremumOp:
+		return extremumRow[T](op.max), false
+	case actGradOp:
+		g := actGradRowOf[T](op)
+		return func(_ kernel.Mode, d, a, b []T) { g(d, a, b) }, true
+	}
+	return nil, false
+}
+
+// ElementwiseArity returns 1 or 2 for the element-wise ops the fused
+// kernels can run, 0 for any other op. For binary ops, sameShape says that
+// the op takes operands of one shape only (no broadcasting).
+func ElementwiseArity(op graph.Op) (arity int, sameShape bool) {
+	if unaryRow[float64](op) != nil {
+		return 1, false
+	}
+	if r, vv := binaryRow[float64](op); r != nil {
+		return 2, vv
+	}
+	return 0, false
+}
+
+// FusedStep is one step of a fused element-wise kernel: an element-wise op
+// applied to one or two operands. An operand is the result of an earlier
+// step (Ref ≥ 0) or input −Ref−1 of the fused op (Ref < 0).
+type FusedStep struct {
+	Op   graph.Op
+	Args []int
+}
+
+// FusedElementwise runs a chain (a DAG with one output) of element-wise ops
+// in one sweep over memory: the output is computed block by block, each
+// step writing a block-sized register, so intermediate values never leave
+// the cache. Every input has the output's shape or is a single value.
+type FusedElementwise struct {
+	Steps []FusedStep
+	// From names the nodes the op replaces, for Explain.
+	From []string
+}
+
+// NewFusedElementwise checks the steps and returns the fused op.
+func NewFusedElementwise(steps []FusedStep, from []string) (*FusedElementwise, error) {
+	if len(steps) == 0 {
+		return nil, fmt.Errorf("nodes: fused element-wise op with no steps")
+	}
+	for i, s := range steps {
+		ar, _ := ElementwiseArity(s.Op)
+		if ar == 0 || ar != len(s.Args) {
+			return nil, fmt.Errorf("nodes: fused step %d: %s is not an element-wise op of %d operands", i, graph.OpString(s.Op), len(s.Args))
+		}
+		for _, r := range s.Args {
+			if r >= i {
+				return nil, fmt.Errorf("nodes: fused step %d reads step %d", i, r)
+			}
+		}
+	}
+	return &FusedElementwise{Steps: steps, From: from}, nil
+}
+
+// Name returns "fused".
+func (op *FusedElementwise) Name() string { return "fused" }
+
+// Attrs lists the steps' ops.
+func (op *FusedElementwise) Attrs() string {
+	names := make([]string, len(op.Steps))
+	for i, s := range op.Steps {
+		names[i] = graph.OpString(s.Op)
+	}
+	return strings.Join(names, ",")
+}
+
+// InferShape returns the shape of the largest input; every input must have
+// it or hold a single value.
+func (op *FusedElementwise) InferShape(in []graph.Shape) (graph.Shape, error) {
+	if len(in) == 0 {
+		return nil, graph.Errorf(graph.ErrArg, "fused op without inputs")
+	}
+	out := in[0]
+	for _, s := range in[1:] {
+		if len(s) > len(out) || (s.Size() != 1 && out.Size() == 1) {
+			out = s
+		}
+	}
+	for _, s := range in {
+		if !s.Equal(out) && s.Size() != 1 {
+			return nil, graph.Errorf(graph.ErrShape, "fused op: input %v is neither %v nor a single value", s, out)
+		}
+	}
+	return out, nil
+}
+
+// NoGradient: fused ops are made after autodiff.
+func (op *FusedElementwise) NoGradient() string {
+	return "fused ops are made by the compiler, after autodiff"
+}
+
+// Bind32 binds the kernel.
+func (op *FusedElementwise) Bind32(a *kernel.Args[float32]) func() { return bindFused(op, a) }
+
+// Bind64 binds the kernel.
+func (op *FusedElementwise) Bind64(a *kernel.Args[float64]) func() { return bindFused(op, a) }
+
+// fusedBlock is the number of elements a fused kernel computes per step:
+// small enough that every register of a chain stays in L1.
+const fusedBlock = 256
+
+func bindFused[T kernel.Float](op *FusedElementwise, a *kernel.Args[T]) func() {
+	n := len(a.Dst[0])
+	type step struct {
+		un     kernel.UnaryRow[T]
+		bin    kernel.BinaryRow[T]
+		args   []int
+		scalar []bool
+		last   bool
+	}
+	steps := make([]step, len(op.Steps))
+	scalarIn := make([]bool, len(a.Src))
+	for i, s := range a.Src {
+		scalarIn[i] = len(s) == 1 && n != 1
+	}
+	isScalar := func(ref int) bool { return ref < 0 && scalarIn[-ref-1] }
+	for i, s := range op.Steps {
+		st := step{args: s.Args, last: i == len(op.Steps)-1}
+		if len(s.Args) == 1 {
+			st.un = unaryRow[T](s.Op)
+		} else {
+			st.bin, _ = binaryRow[T](s.Op)
+		}
+		for _, r := range s.Args {
+			st.scalar = append(st.scalar, isScalar(r))
+		}
+		steps[i] = st
+	}
+	nregs := len(steps)
+	pool := sync.Pool{New: func() any {
+		r := make([][]T, nregs)
+		buf := make([]T, nregs*fusedBlock)
+		for i := range r {
+			r[i] = buf[i*fusedBlock : (i+1)*fusedBlock]
+		}
+		return &r
+	}}
+	dst, src := a.Dst[0], a.Src
+	operand := func(regs [][]T, ref, lo, hi int) []T {
+		if ref >= 0 {
+			return regs[ref][:hi-lo]
+		}
+		s := src[-ref-1]
+		if len(s) == 1 && n != 1 {
+			return s
+		}
+		return s[lo:hi]
+	}
+	body := func(lo, hi int) {
+		rp := pool.Get().(*[][]T)
+		regs := *rp
+		for b := lo; b < hi; b += fusedBlock {
+			e := min(b+fusedBlock, hi)
+			for i := range steps {
+				st := &steps[i]
+				var out []T
+				if st.last {
+					out = dst[b:e]
+				} else {
+					out = regs[i][:e-b]
+				}
+				x := operand(regs, st.args[0], b, e)
+				if st.un != nil {
+					st.un(out, x)
+					continue
+				}
+				y := operand(regs, st.args[1], b, e)
+				mode := kernel.VV
+				switch {
+				case st.scalar[0] && !st.scalar[1]:
+					mode = kernel.SV
+				case st.scalar[1] && !st.scalar[0]:
+					mode = kernel.VS
+				}
+				st.bin(mode, out, x, y)
+			}
+		}
+		pool.Put(rp)
+	}
+	return func() { kernel.For(n, kernel.ElementGrain/4, body) }
+}
+
+// FusedDense is MatMul + bias + activation as one instruction: the bias is
+// copied into the output rows, the GEMM accumulates onto it (beta = 1), and
+// one sweep applies the activation in place. With KeepZ it has a second
+// output, the pre-activation z, for a backward pass that needs it
+// (activation gradients read x, not y).
+type FusedDense struct {
+	TransA, TransB bool
+	Bias           bool     // a third input b of shape [n]
+	Act            graph.Op // a unary element-wise op, or nil
+	KeepZ          bool
+	From           []string
+}
+
+// Name returns "dense".
+func (op *FusedDense) Name() string { return "dense" }
+
+// Attrs shows the activation and the transposes.
+func (op *FusedDense) Attrs() string {
+	var parts []string
+	if mm := (matMulOp{transA: op.TransA, transB: op.TransB}).Attrs(); mm != "" {
+		parts = append(parts, mm)
+	}
+	if op.Bias {
+		parts = append(parts, "bias")
+	}
+	if op.Act != nil {
+		parts = append(parts, "act="+graph.OpString(op.Act))
+	}
+	if op.KeepZ {
+		parts = append(parts, "keep_z")
+	}
+	return strings.Join(parts, " ")
+}
+
+// InferShape is MatMul's rule, plus the bias's shape.
+func (op *FusedDense) InferShape(in []graph.Shape) (graph.Shape, error) {
+	want := 2
+	if op.Bias {
+		want = 3
+	}
+	if len(in) != want {
+		return nil, graph.Errorf(graph.ErrArg, "dense takes %d inputs, got %d", want, len(in))
+	}
+	out, err := matMulOp{transA: op.TransA, transB: op.TransB}.InferShape(in[:2])
+	if err != nil {
+		return nil, err
+	}
+	if op.Bias && !(len(in[2]) == 1 && in[2][0] == out[1]) {
+		return nil, graph.Errorf(graph.ErrShape, "dense: bias %v does not match %v", in[2], out)
+	}
+	return out, nil
+}
+
+// OutputShapes returns y (and z with KeepZ).
+func (op *FusedDense) OutputShapes(in []graph.Shape) ([]graph.Shape, error) {
+	out, err := op.InferShape(in)
+	if err != nil {
+		return nil, err
+	}
+	if op.KeepZ {
+		return []graph.Shape{out, out}, nil
+	}
+	return []graph.Shape{out}, nil
+}
+
+// NoGradient: fused ops are made after autodiff.
+func (op *FusedDense) NoGradient() string {
+	return "fused ops are made by the compiler, after autodiff"
+}
+
+// Bind32 binds the kernel.
+func (op *FusedDense) Bind32(a *kernel.Args[float32]) func() { return bindDense(op, a) }
+
+// Bind64 binds the kernel.
+func (op *FusedDense) Bind64(a *kernel.Args[float64]) func() { return bindDense(op, a) }
+
+func bindDense[T kernel.Float](op *FusedDense, a *kernel.Args[T]) func() {
+	gemm := kernel.Gemm[T]()
+	m, k := dims(a.In[0], op.TransA)
+	_, n := dims(a.In[1], op.TransB)
+	lda, ldb := a.In[0][1], a.In[1][1]
+	x, w, y := a.Src[0], a.Src[1], a.Dst[0]
+	z := y
+	if op.KeepZ {
+		z = a.Dst[1]
+	}
+	var bias []T
+	if op.Bias {
+		bias = a.Src[2]
+	}
+	var act kernel.UnaryRow[T]
+	if op.Act != nil {
+		act = denseAct[T](op.Act)
+	}
+	ta, tb := op.TransA, op.TransB
+	beta := T(0)
+	if bias != nil {
+		beta = 1
+	}
+	sweep := func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			act(y[r*n:(r+1)*n], z[r*n:(r+1)*n])
+		}
+	}
+	grain := max(1, kernel.ElementGrain/8/max(1, n))
+	return func() {
+		if bias != nil {
+			for r := 0; r < m; r++ {
+				copy(z[r*n:(r+1)*n], bias)
+			}
+		}
+		gemm(ta, tb, m, n, k, 1, x, lda, w, ldb, beta, z, n)
+		if act != nil {
+			kernel.For(m, grain, sweep)
+		}
+	}
+}
+
+// actRow returns the forward row kernel of an activation.
+func actRow[T kernel.Float](op actOp) kernel.UnaryRow[T] {
+	switch op.kind {
+	case actReLU:
+		return reluRow[T]
+	case actReLU6:
+		return relu6Row[T]
+	case actLeakyReLU:
+		return leakyReLURow[T](op.alpha)
+	case actHardSigmoid:
+		return hardSigmoidRow[T]
+	case actELU:
+		return eluRow[T](1, op.alpha)
+	case actSELU:
+		return eluRow[T](SELUScale, SELUScaleAlpha)
+	case actGELU:
+		return geluRow[T]
+	case actGELUTanh:
+		return geluTanhRow[T]
+	case actSiLU:
+		return siluRow[T]
+	case actSoftplus:
+		return softplusRow[T]
+	}
+	panic("nodes: activation kernel for unknown kind " + op.Name())
+}
+
+// actGradRowOf returns the gradient row kernel of an activation.
+func actGradRowOf[T kernel.Float](op actGradOp) actGradRow[T] {
+	switch op.kind {
+	case actReLU:
+		return reluGradRow[T]
+	case actReLU6:
+		return relu6GradRow[T]
+	case actLeakyReLU:
+		return leakyReLUGradRow[T](op.alpha)
+	case actHardSigmoid:
+		return hardSigmoidGradRow[T]
+	case actELU:
+		return eluGradRow[T](1, op.alpha)
+	case actSELU:
+		return eluGradRow[T](SELUScale, SELUScaleAlpha)
+	case actGELU:
+		return geluGradRow[T]
+	case actGELUTanh:
+		return geluTanhGradRow[T]
+	case actSiLU:
+		return siluGradRow[T]
+	case actSoftplus:
+		return softplusGradRow[T]
+	}
+	panic("nodes: activation gradient kernel for unknown kind " + op.Name())
+}
+
+// denseAct returns the row kernel FusedDense applies to each output row:
+// an element-wise op's, or softmax's and log-softmax's (whose rows are the
+// last axis, which a dense output's rows are).
+func denseAct[T kernel.Float](op graph.Op) kernel.UnaryRow[T] {
+	if s, ok := op.(softmaxOp); ok {
+		if s.log {
+			return logSoftmaxRow[T]
+		}
+		return softmaxRow[T]
+	}
+	return unaryRow[T](op)
+}
+
+// IsDenseActivation reports whether FusedDense can apply op to its output:
+// any unary element-wise op, softmax or log-softmax.
+func IsDenseActivation(op graph.Op) bool { return op != nil && denseAct[float64](op) != nil }
+
+// MatMulTransposes reports whether op is MatMul's, and its transposes.
+func MatMulTransposes(op graph.Op) (transA, transB, ok bool) {
+	m, ok := op.(matMulOp)
+	return m.transA, m.transB, ok
+}
+
+// IsReshape reports whether op is Reshape's (a copy the compiler may turn
+// into a view).
+func IsReshape(op graph.Op) bool {
+	_, ok := op.(reshapeOp)
+	return ok
+}
+
+// InPlace reports whether op's kernel may write its output over an input of
+// the same size: element-wise ops and fused element-wise chains.
+func InPlace(op graph.Op) bool {
+	if _, ok := op.(*FusedElementwise); ok {
+		return true
+	}
+	ar, _ := ElementwiseArity(op)
+	return ar > 0
+}
