@@ -24,7 +24,11 @@
 // # Modes
 //
 // A layer emits different nodes in Training and Inference mode where the
-// maths differs: RReLU draws random slopes only in training.
+// maths differs: RReLU draws random slopes only in training;
+// BatchNormalization normalizes with the batch's statistics in training
+// (and emits the updates of its moving statistics, collected in
+// Context.Updates for the training program to run) and with the moving
+// statistics at inference.
 //
 // # Defaults and conventions
 //

@@ -54,9 +54,9 @@ type Var struct {
 // Size is the number of values of the variable.
 func (v *Var) Size() int { return v.Shape.Size() }
 
-// Mode says which behaviour a layer emits: RReLU draws its slopes, and
-// (later) BatchNormalization uses batch statistics and Dropout drops, only in
-// Training.
+// Mode says which behaviour a layer emits: RReLU draws its slopes,
+// BatchNormalization uses batch statistics (and updates its moving ones),
+// and Dropout drops, only in Training.
 type Mode uint8
 
 // The two modes.

@@ -256,13 +256,20 @@ func (m *Sequential) Summary() string {
 		return err.Error() + "\n"
 	}
 	var b strings.Builder
-	line := strings.Repeat("_", 65)
+	// Keras's columns: 29 and 26 wide, widened for long layer names
+	w1, w2 := 29, 26
+	for i, l := range m.layers {
+		w1 = max(w1, len(l.Name())+len(l.Class())+4)
+		w2 = max(w2, len(kerasShape(m.shapes[i]))+1)
+	}
+	width := w1 + w2 + 10
+	line := strings.Repeat("_", width)
 	fmt.Fprintf(&b, "Model: %q\n%s\n", m.name, line)
 	row := func(a, c, d string) {
-		fmt.Fprintf(&b, "%-29s%-26s%s\n", a, c, d)
+		fmt.Fprintf(&b, "%-*s%-*s%s\n", w1, a, w2, c, d)
 	}
 	row("Layer (type)", "Output Shape", "Param #")
-	b.WriteString(strings.Repeat("=", 65) + "\n")
+	b.WriteString(strings.Repeat("=", width) + "\n")
 	for i, l := range m.layers {
 		n := 0
 		for _, v := range l.Variables() {
@@ -274,7 +281,7 @@ func (m *Sequential) Summary() string {
 		}
 	}
 	tr, nt, _ := m.Params()
-	b.WriteString(strings.Repeat("=", 65) + "\n")
+	b.WriteString(strings.Repeat("=", width) + "\n")
 	fmt.Fprintf(&b, "Total params: %s\nTrainable params: %s\nNon-trainable params: %s\n%s\n", commas(tr+nt), commas(tr), commas(nt), line)
 	return b.String()
 }
