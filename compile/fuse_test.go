@@ -9,6 +9,7 @@ import (
 	"github.com/tapegrad/tapegrad/autodiff"
 	"github.com/tapegrad/tapegrad/compile"
 	"github.com/tapegrad/tapegrad/graph"
+	"github.com/tapegrad/tapegrad/layers"
 	"github.com/tapegrad/tapegrad/nodes"
 )
 
@@ -83,5 +84,58 @@ func TestFuseElementwiseVerify(t *testing.T) {
 		p, err := compile.Compile(g, []*graph.Node{upd, y}, compile.Options{Verify: true})
 		require.NoError(t, err)
 		require.Contains(t, p.String(), "fused[", p.String())
+	}
+}
+
+// bnStep builds a training step of 12-8-BN-act-6-BN-act-3 (Dense without
+// bias before BN), with the BN moving-statistics updates among the fetches.
+func bnStep(t *testing.T, dt graph.DType, act string, conv layers.Convention, mode layers.Mode) (*graph.Graph, []*graph.Node) {
+	t.Helper()
+	m := layers.NewSequential(layers.Input(12),
+		layers.Dense(8, layers.DenseOptions{UseBias: layers.False, KernelInitializer: "he_normal"}),
+		layers.BatchNormalization(layers.BNOptions{Convention: conv}),
+		layers.Activation(act),
+		layers.Dense(6, layers.DenseOptions{UseBias: layers.False, KernelInitializer: "he_normal"}),
+		layers.BatchNormalization(layers.BNOptions{Convention: conv}),
+		layers.Activation(act),
+		layers.Dense(3, layers.DenseOptions{}),
+	)
+	e, err := m.Emit(dt, mode)
+	require.NoError(t, err)
+	g := e.Graph
+	tgt := g.Input("t", graph.Shape{graph.Batch, 3})
+	loss := nodes.Mean(nodes.Square(nodes.Sub(e.Output, tgt)), false)
+	var params []*graph.Node
+	for _, v := range g.Variables() {
+		if v.Op().(graph.VariableOp).Trainable {
+			params = append(params, v)
+		}
+	}
+	fetches := []*graph.Node{loss, e.Output}
+	if mode == layers.Training {
+		grads, err := autodiff.Grad(loss, params...)
+		require.NoError(t, err)
+		fetches = append(append(fetches, grads...), e.Updates...)
+	}
+	return g, fetches
+}
+
+// BatchNorm + activation fused forward and backward, in both conventions,
+// agrees with the unfused program (outputs, gradients and the moving
+// statistics it writes).
+func TestFuseBNActVerify(t *testing.T) {
+	for _, dt := range []graph.DType{graph.Float64, graph.Float32} {
+		for _, act := range []string{"relu", "elu", "selu", "tanh", "sigmoid", "leaky_relu", "gelu"} {
+			for _, conv := range []layers.Convention{layers.Keras, layers.PyTorch} {
+				g, fetches := bnStep(t, dt, act, conv, layers.Training)
+				p, err := compile.Compile(g, fetches, compile.Options{Verify: true})
+				require.NoError(t, err, "%v %s %v", dt, act, conv)
+				s := p.String()
+				require.Contains(t, s, "batch_norm_act[", "%s forward not fused:\n%s", act, s)
+				if act != "tanh" && act != "sigmoid" { // their gradients are composite ops
+					require.Contains(t, s, "batch_norm_act_grad[", "%s backward not fused:\n%s", act, s)
+				}
+			}
+		}
 	}
 }
