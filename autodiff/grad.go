@@ -1,7 +1,6 @@
 package autodiff
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -31,35 +30,35 @@ func Grad(loss *graph.Node, wrt ...*graph.Node) ([]*graph.Node, error) {
 // output, and zeros for unused wrt nodes.
 func GradWith(y *graph.Node, wrt []*graph.Node, opts Options) ([]*graph.Node, error) {
 	if y == nil {
-		return nil, errors.New("autodiff: nil output")
+		return nil, graph.Errorf(graph.ErrNil, "autodiff: nil output")
 	}
 	g := y.Graph()
 	if err := g.Err(); err != nil {
 		return nil, err
 	}
 	if y.IsPoisoned() {
-		return nil, errors.New("autodiff: the output is the result of a failed builder call")
+		return nil, graph.Errorf(graph.ErrArg, "autodiff: the output is the result of a failed builder call")
 	}
 	for i, w := range wrt {
 		switch {
 		case w == nil:
-			return nil, fmt.Errorf("autodiff: wrt %d is nil", i)
+			return nil, graph.Errorf(graph.ErrNil, "autodiff: wrt %d is nil", i)
 		case w.Graph() != g:
-			return nil, fmt.Errorf("autodiff: wrt %d (%q) belongs to another graph", i, w.Name())
+			return nil, graph.Errorf(graph.ErrForeign, "autodiff: wrt %d (%q) belongs to another graph", i, w.Name())
 		case w.IsPoisoned():
-			return nil, fmt.Errorf("autodiff: wrt %d is the result of a failed builder call", i)
+			return nil, graph.Errorf(graph.ErrArg, "autodiff: wrt %d is the result of a failed builder call", i)
 		}
 	}
 	seed := opts.Seed
 	if seed != nil {
 		if seed.Graph() != g {
-			return nil, fmt.Errorf("autodiff: the seed %q belongs to another graph", seed.Name())
+			return nil, graph.Errorf(graph.ErrForeign, "autodiff: the seed %q belongs to another graph", seed.Name())
 		}
 		if !seed.Shape().Equal(y.Shape()) {
-			return nil, fmt.Errorf("autodiff: the seed has shape %v, the output %q has %v", seed.Shape(), y.Name(), y.Shape())
+			return nil, graph.Errorf(graph.ErrShape, "autodiff: the seed has shape %v, the output %q has %v", seed.Shape(), y.Name(), y.Shape())
 		}
 	} else if y.Shape().IsOpen() || y.Shape().Size() != 1 {
-		return nil, fmt.Errorf("autodiff: the output %q has shape %v: Grad needs a scalar (reduce it, or pass Options.Seed)", y.Name(), y.Shape())
+		return nil, graph.Errorf(graph.ErrShape, "autodiff: the output %q has shape %v: Grad needs a scalar (reduce it, or pass Options.Seed)", y.Name(), y.Shape())
 	}
 
 	// the nodes between wrt and y: ancestors of y that depend on some w
@@ -115,13 +114,13 @@ func GradWith(y *graph.Node, wrt []*graph.Node, opts Options) ([]*graph.Node, er
 		g.EnterScope(joinScope(base, n.Scope()))
 		gin, err := vjp(d, n, gy)
 		if err != nil {
-			return nil, err
+			return nil, ruleFailed(n, err)
 		}
 		if err := g.Err(); err != nil {
 			return nil, err
 		}
 		if len(gin) != len(n.Inputs()) {
-			return nil, fmt.Errorf("autodiff: gradient rule of %s %q gave %d gradients for %d inputs", n.Op().Name(), n.Name(), len(gin), len(n.Inputs()))
+			return nil, ruleFailed(n, fmt.Errorf("gradient rule of %s %q gave %d gradients for %d inputs", n.Op().Name(), n.Name(), len(gin), len(n.Inputs())))
 		}
 		for j, gx := range gin {
 			in := n.Input(j)
@@ -132,7 +131,7 @@ func GradWith(y *graph.Node, wrt []*graph.Node, opts Options) ([]*graph.Node, er
 				continue
 			}
 			if !gx.Shape().Equal(in.Shape()) {
-				return nil, fmt.Errorf("autodiff: gradient rule of %s %q gave shape %v for input %q of shape %v", n.Op().Name(), n.Name(), gx.Shape(), in.Name(), in.Shape())
+				return nil, ruleFailed(n, fmt.Errorf("gradient rule of %s %q gave shape %v for input %q of shape %v", n.Op().Name(), n.Name(), gx.Shape(), in.Name(), in.Shape()))
 			}
 			if prev, ok := grads[in.ID()]; ok {
 				grads[in.ID()] = nodes.Add(prev, gx)
@@ -157,9 +156,9 @@ func GradWith(y *graph.Node, wrt []*graph.Node, opts Options) ([]*graph.Node, er
 			continue
 		}
 		if w.ID() <= y.ID() && anc[w.ID()] {
-			return nil, fmt.Errorf("autodiff: %q depends on %q only through ops without a gradient: %s", y.Name(), w.Name(), strings.Join(uniq(blocked), "; "))
+			return nil, graph.Errorf(graph.ErrGradient, "autodiff: %q depends on %q only through ops without a gradient: %s", y.Name(), w.Name(), strings.Join(uniq(blocked), "; "))
 		}
-		return nil, fmt.Errorf("autodiff: %q does not depend on %q (set Options.AllowUnused for a zero gradient)", y.Name(), w.Name())
+		return nil, graph.Errorf(graph.ErrGradient, "autodiff: %q does not depend on %q (set Options.AllowUnused for a zero gradient)", y.Name(), w.Name())
 	}
 	if err := g.Err(); err != nil {
 		return nil, err
@@ -172,10 +171,20 @@ func GradWith(y *graph.Node, wrt []*graph.Node, opts Options) ([]*graph.Node, er
 func vjp(d graph.Differentiable, n, gy *graph.Node) (gin []*graph.Node, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("autodiff: gradient rule of %s %q failed: %v", n.Op().Name(), n.Name(), r)
+			err = fmt.Errorf("gradient rule of %s %q failed: %v", n.Op().Name(), n.Name(), r)
 		}
 	}()
 	return d.VJP(n, gy), nil
+}
+
+// ruleFailed records a broken gradient rule (a library bug: a panic, a
+// wrong number of gradients, a gradient of the wrong shape) as the graph's
+// error, of kind graph.ErrGradient, and returns the graph's error: like any
+// error met while building nodes, it is sticky.
+func ruleFailed(n *graph.Node, err error) error {
+	g := n.Graph()
+	g.Fail(n.Op(), n.Inputs(), graph.Errorf(graph.ErrGradient, "%v", err))
+	return g.Err()
 }
 
 func joinScope(base, s string) string {

@@ -49,7 +49,9 @@ func (op *FusedBNAct) OutputShapes(in []graph.Shape) ([]graph.Shape, error) {
 }
 
 // NoGradient: fused ops are made after autodiff.
-func (op *FusedBNAct) NoGradient() string { return "fused ops are made by the compiler, after autodiff" }
+func (op *FusedBNAct) NoGradient() string {
+	return "fused ops are made by the compiler, after autodiff"
+}
 
 // Bind32 binds the kernel.
 func (op *FusedBNAct) Bind32(a *kernel.Args[float32]) func() { return bindBNAct(op, a) }

@@ -14,17 +14,55 @@ type chunk struct {
 	wg     *sync.WaitGroup
 }
 
+func (c chunk) run() {
+	c.body(c.lo, c.hi)
+	c.wg.Done()
+}
+
 var (
 	poolMu   sync.Mutex
 	started  int
 	work     = make(chan chunk, 256)
-	waitPool = sync.Pool{New: func() any { return new(sync.WaitGroup) }}
+	waitPool = FreeList[sync.WaitGroup]{New: func() *sync.WaitGroup { return new(sync.WaitGroup) }}
 )
+
+// FreeList recycles values (scratch buffers, call descriptors) between runs
+// of a kernel. Unlike a sync.Pool it is not emptied by the garbage
+// collector, nor thinned at random under the race detector, so a kernel
+// that takes its scratch from a FreeList allocates nothing in steady state
+// (it holds at most as many values as were ever in use at once). New makes
+// a value when the list is empty. The zero FreeList with New set is ready
+// to use; it is safe for concurrent use.
+type FreeList[T any] struct {
+	mu    sync.Mutex
+	items []*T
+	New   func() *T
+}
+
+// Get returns a recycled value, or a new one.
+func (f *FreeList[T]) Get() *T {
+	f.mu.Lock()
+	if n := len(f.items); n > 0 {
+		x := f.items[n-1]
+		f.items[n-1] = nil
+		f.items = f.items[:n-1]
+		f.mu.Unlock()
+		return x
+	}
+	f.mu.Unlock()
+	return f.New()
+}
+
+// Put gives x back for a later Get.
+func (f *FreeList[T]) Put(x *T) {
+	f.mu.Lock()
+	f.items = append(f.items, x)
+	f.mu.Unlock()
+}
 
 func worker() {
 	for c := range work {
-		c.body(c.lo, c.hi)
-		c.wg.Done()
+		c.run()
 	}
 }
 
@@ -42,10 +80,15 @@ func ensureWorkers(n int) {
 func Threads() int { return runtime.GOMAXPROCS(0) }
 
 // For runs body over [0, n) in contiguous chunks of at least grain
-// iterations, spread over the worker pool; the calling goroutine takes the
-// first chunk. With one thread, or n < 2·grain, it calls body(0, n) directly.
-// Chunks cover disjoint ranges, so an element-wise body gives the same bits
-// whatever the thread count.
+// iterations (chunk sizes differ by at most one), spread over the worker
+// pool; the calling goroutine takes the first chunk. With one thread, or
+// n < 2·grain, it calls body(0, n) directly. Chunks cover disjoint ranges,
+// so an element-wise body gives the same bits whatever the thread count.
+//
+// For may be called from many goroutines at once and from inside a body
+// (nested loops): a caller that has finished its own chunk runs chunks still
+// waiting in the queue instead of blocking, and a chunk that finds the queue
+// full runs on the caller, so no call waits on a chunk nobody will run.
 func For(n, grain int, body func(lo, hi int)) {
 	if grain < 1 {
 		grain = 1
@@ -60,19 +103,27 @@ func For(n, grain int, body func(lo, hi int)) {
 		return
 	}
 	ensureWorkers(parts - 1)
-	wg := waitPool.Get().(*sync.WaitGroup)
+	wg := waitPool.Get()
 	wg.Add(parts - 1)
-	step := (n + parts - 1) / parts
 	for p := 1; p < parts; p++ {
-		lo := p * step
-		hi := min(lo+step, n)
-		if lo >= hi {
-			wg.Done()
-			continue
+		c := chunk{body: body, lo: p * n / parts, hi: (p + 1) * n / parts, wg: wg}
+		select {
+		case work <- c:
+		default:
+			c.run() // queue full: do it here rather than block
 		}
-		work <- chunk{body: body, lo: lo, hi: hi, wg: wg}
 	}
-	body(0, min(step, n))
+	body(0, n/parts)
+	// help: whatever is still queued (ours or another caller's) runs here,
+	// so that a nested For never waits on a worker that is itself waiting
+	for drained := false; !drained; {
+		select {
+		case c := <-work:
+			c.run()
+		default:
+			drained = true
+		}
+	}
 	wg.Wait()
 	waitPool.Put(wg)
 }
