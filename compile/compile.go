@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 
 	"gorgonia.org/tensor"
 
@@ -23,6 +24,11 @@ type Options struct {
 	// and checks, on random inputs and variables, that both programs give
 	// the same fetches to round-off.
 	Verify bool
+	// VerifyFeeds, when set, are the inputs Verify runs both programs on
+	// (with an open batch dimension, any batch size); otherwise it draws
+	// normal values, or small non-negative integers for programs that
+	// reject those (class labels).
+	VerifyFeeds vm.Feeds
 }
 
 // Compile turns the part of g that fetches depend on into a program. It
@@ -68,7 +74,7 @@ func Compile(g *graph.Graph, fetches []*graph.Node, opts Options) (*vm.Program, 
 			fmt.Fprintf(opts.Trace, "== %s: %s\n%s", p.Name, summary, f)
 		}
 	}
-	prog, err := lower(f)
+	prog, err := lower(f, planOptions{disabled: slices.Contains(opts.Disable, "plan-memory")})
 	if err != nil {
 		return nil, err
 	}
@@ -84,9 +90,16 @@ func Compile(g *graph.Graph, fetches []*graph.Node, opts Options) (*vm.Program, 
 	return prog, nil
 }
 
+// planOptions carries the plan-memory pass's switch into lowering: the
+// pass itself is the memory planner of package vm, which lays the buffers
+// out when a machine first sees a batch size; lowering marks what it may
+// do (views for reshapes, in-place element-wise instructions, hoisted
+// instructions).
+type planOptions struct{ disabled bool }
+
 // lower emits the program: a buffer per value (one per output for ops with
 // several), an instruction per non-leaf value, and the assignments last.
-func lower(f *Func) (*vm.Program, error) {
+func lower(f *Func, views planOptions) (*vm.Program, error) {
 	p := &vm.Program{DType: f.DType}
 	buf := map[*Value]int32{}
 	extra := map[*Value][]int32{} // buffers of outputs 1.. of multi-output values
@@ -96,6 +109,10 @@ func lower(f *Func) (*vm.Program, error) {
 	}
 	var assigns []vm.Inst
 	assigned := map[*Value]bool{}
+	// invariant values depend on variables and constants only: their
+	// instructions are hoisted out of the run (recomputed when the store
+	// changes)
+	invariant := map[*Value]bool{}
 	for _, v := range f.Values {
 		for _, a := range v.Args {
 			if assigned[a] {
@@ -108,10 +125,13 @@ func lower(f *Func) (*vm.Program, error) {
 			p.Inputs = append(p.Inputs, buf[v])
 		case graph.VariableOp:
 			buf[v] = newBuf(vm.Buffer{Kind: vm.BufVariable, Name: v.Name, Shape: v.Shape})
+			invariant[v] = true
 		case graph.ConstantOp:
 			buf[v] = newBuf(vm.Buffer{Kind: vm.BufConstant, Name: v.Name, Shape: v.Shape, Data: op.Data})
+			invariant[v] = true
 		case graph.OutputOp:
 			parent := v.Args[0]
+			invariant[v] = invariant[parent]
 			if op.Index < 1 || op.Index > len(extra[parent]) {
 				return nil, fmt.Errorf("compile: output %d of %q does not exist", op.Index, parent.Name)
 			}
@@ -121,9 +141,17 @@ func lower(f *Func) (*vm.Program, error) {
 			if nodes.IsAssign(v.Op) {
 				target := v.Args[0]
 				buf[v] = buf[target]
-				assigns = append(assigns, vm.Inst{Op: vm.OpCopy, Dst: []int32{buf[target]}, Src: []int32{buf[v.Args[1]]}, Note: v.Name})
+				assigns = append(assigns, vm.Inst{Op: vm.OpAssign, Dst: []int32{buf[target]}, Src: []int32{buf[v.Args[1]]}, Note: v.Name})
 				assigned[v] = true
 				continue
+			}
+			if nodes.IsReshape(v.Op) && !views.disabled {
+				if src := buf[v.Args[0]]; p.Bufs[src].Kind != vm.BufVariable {
+					// a reshape of contiguous memory is a view: no copy
+					buf[v] = newBuf(vm.Buffer{Kind: vm.BufTemp, Name: v.Name, Shape: v.Shape, View: true, ViewOf: src})
+					invariant[v] = invariant[v.Args[0]]
+					continue
+				}
 			}
 			k, ok := v.Op.(vm.Kernel)
 			if !ok {
@@ -131,6 +159,16 @@ func lower(f *Func) (*vm.Program, error) {
 			}
 			buf[v] = newBuf(vm.Buffer{Kind: vm.BufTemp, Name: v.Name, Shape: v.Shape})
 			inst := vm.Inst{Op: vm.OpCall, Dst: []int32{buf[v]}, Aux: int32(len(p.Kernels)), Note: v.Name}
+			if len(v.From) > 1 {
+				inst.Note = strings.Join(v.From, " + ")
+			}
+			inst.InPlace = nodes.InPlace(v.Op) && !views.disabled
+			hoist := !isStateful(v.Op) && !views.disabled
+			for _, a := range v.Args {
+				hoist = hoist && invariant[a]
+			}
+			inst.Hoist = hoist
+			invariant[v] = hoist
 			if mo, ok := v.Op.(graph.MultiOp); ok {
 				in := make([]graph.Shape, len(v.Args))
 				for i, a := range v.Args {

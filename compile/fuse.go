@@ -2,6 +2,7 @@ package compile
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/tapegrad/tapegrad/graph"
 	"github.com/tapegrad/tapegrad/nodes"
@@ -38,7 +39,7 @@ func fuseDenseAct(f *Func) (string, error) {
 		return cons[v][0]
 	}
 	repl := map[*Value]*Value{}
-	anchor := map[*Value]*Value{} // new value → the value whose place it takes
+	var places []placement
 	count := 0
 	for _, mm := range f.Values {
 		ta, tb, ok := nodes.MatMulTransposes(mm.Op)
@@ -97,28 +98,32 @@ func fuseDenseAct(f *Func) (string, error) {
 		if z != mm {
 			repl[mm] = fused
 		}
-		anchor[fused] = z
+		places = append(places, placement{z, fused})
 		count++
 	}
 	if count == 0 {
 		return "0 fused", nil
 	}
-	f.insertReplacing(repl, anchor)
+	f.insertReplacing(repl, places)
 	return fmt.Sprintf("%d fused", count), nil
 }
 
-// insertReplacing puts each new value (with its Output values right after
-// it) at the position of its anchor, a replaced value that comes after all
-// of the new value's arguments and before every reader of the values it
-// replaces; then it rewires uses and drops the replaced values.
-func (f *Func) insertReplacing(repl map[*Value]*Value, anchor map[*Value]*Value) {
+// placement puts a new value just before anchor, a replaced value that
+// comes after all of the new value's arguments and before every reader of
+// the values it replaces.
+type placement struct{ anchor, value *Value }
+
+// insertReplacing inserts the new values (placements in order; each new
+// value's Output values, if they are replacements, right after it), rewires
+// uses and drops the replaced values.
+func (f *Func) insertReplacing(repl map[*Value]*Value, places []placement) {
 	at := map[*Value][]*Value{}
-	for n, a := range anchor {
-		at[a] = append(at[a], n)
+	for _, p := range places {
+		at[p.anchor] = append(at[p.anchor], p.value)
 	}
 	outputsOf := map[*Value][]*Value{}
 	for _, r := range repl {
-		if _, ok := r.Op.(graph.OutputOp); ok {
+		if _, ok := r.Op.(graph.OutputOp); ok && !slices.Contains(outputsOf[r.Args[0]], r) {
 			outputsOf[r.Args[0]] = append(outputsOf[r.Args[0]], r)
 		}
 	}
@@ -163,7 +168,7 @@ func fuseElementwise(f *Func) (string, error) {
 	}
 	grouped := map[*Value]bool{}
 	repl := map[*Value]*Value{}
-	anchor := map[*Value]*Value{}
+	var places []placement
 	groups := 0
 	for i := len(f.Values) - 1; i >= 0; i-- {
 		root := f.Values[i]
@@ -235,13 +240,13 @@ func fuseElementwise(f *Func) (string, error) {
 			grouped[m] = true
 			repl[m] = fused
 		}
-		anchor[fused] = root
+		places = append(places, placement{root, fused})
 		groups++
 	}
 	if groups == 0 {
 		return "0 fused", nil
 	}
-	f.insertReplacing(repl, anchor)
+	f.insertReplacing(repl, places)
 	return fmt.Sprintf("%d chains fused", groups), nil
 }
 

@@ -16,7 +16,7 @@ func fuseBNAct(f *Func) (string, error) {
 	cons := f.consumers()
 	fetched := f.fetched()
 	repl := map[*Value]*Value{}
-	anchor := map[*Value]*Value{}
+	var places []placement
 	fwd, bwd := 0, 0
 	for _, bn := range f.Values {
 		info, ok := nodes.BatchNormOf(bn.Op)
@@ -65,18 +65,18 @@ func fuseBNAct(f *Func) (string, error) {
 		} else {
 			repl[bn] = fused
 		}
-		anchor[fused] = bn
+		places = append(places, placement{bn, fused})
 		fwd++
 	}
 	if fwd > 0 {
-		f.insertReplacing(repl, anchor)
+		f.insertReplacing(repl, places)
 	}
 	// backward: batch_norm_grad whose upstream is an activation gradient
 	// read by nothing else
 	cons = f.consumers()
 	fetched = f.fetched()
 	repl = map[*Value]*Value{}
-	anchor = map[*Value]*Value{}
+	places = nil
 	for _, bg := range f.Values {
 		if !nodes.IsBatchNormGrad(bg.Op) {
 			continue
@@ -95,11 +95,11 @@ func fuseBNAct(f *Func) (string, error) {
 			}
 		}
 		repl[bg], repl[ag] = fused, fused
-		anchor[fused] = bg
+		places = append(places, placement{bg, fused})
 		bwd++
 	}
 	if bwd > 0 {
-		f.insertReplacing(repl, anchor)
+		f.insertReplacing(repl, places)
 	}
 	return fmt.Sprintf("%d forward, %d backward fused", fwd, bwd), nil
 }

@@ -19,14 +19,18 @@ var Passes = []Pass{
 	{"fold-constants", foldConstants},
 	{"simplify", simplify},
 	{"prune-dead", prune},
+	{"fold-bn", foldBN},
 	{"fuse-bn-act", fuseBNAct},
 	{"fuse-dense-act", fuseDenseAct},
 	{"fuse-elementwise", fuseElementwise},
+	{"plan-memory", func(*Func) (string, error) {
+		return "views, in-place and hoisted instructions marked for the planner", nil
+	}},
 }
 
 // fusing names the passes that change how values are computed (and so
 // their rounding); Verify compares programs with and without them.
-var fusing = []string{"fuse-bn-act", "fuse-dense-act", "fuse-elementwise"}
+var fusing = []string{"fold-bn", "fuse-bn-act", "fuse-dense-act", "fuse-elementwise"}
 
 // prune drops the values the fetches do not depend on.
 func prune(f *Func) (string, error) {

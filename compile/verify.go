@@ -29,7 +29,7 @@ func verify(g *graph.Graph, fetches []*graph.Node, opts Options, fused *vm.Progr
 		return fmt.Errorf("compile: verify: %w", err)
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
-	store := vm.NewStore()
+	store := cloneable{vm.NewStore()}
 	for _, v := range g.Variables() {
 		vals := make([]float64, v.Shape().Size())
 		for i := range vals {
@@ -39,33 +39,42 @@ func verify(g *graph.Graph, fetches []*graph.Node, opts Options, fused *vm.Progr
 			return err
 		}
 	}
-	feeds := vm.Feeds{}
-	for _, in := range g.Inputs() {
-		shape := in.Shape().WithBatch(3)
-		vals := make([]float64, shape.Size())
-		for i := range vals {
-			vals[i] = rng.NormFloat64()
+	feeds := opts.VerifyFeeds
+	if feeds == nil {
+		// normal values, or, for programs that reject them (an input of
+		// class labels), small non-negative integers
+		for _, ints := range []bool{false, true} {
+			feeds = vm.Feeds{}
+			for _, in := range g.Inputs() {
+				shape := in.Shape().WithBatch(3)
+				vals := make([]float64, shape.Size())
+				for i := range vals {
+					if ints {
+						vals[i] = float64(rng.IntN(2))
+					} else {
+						vals[i] = rng.NormFloat64()
+					}
+				}
+				t, err := tensorOf(g.DType(), shape, vals)
+				if err != nil {
+					return err
+				}
+				feeds[in.Name()] = t
+			}
+			if _, err := vm.NewMachine(plain, store.clone()).Run(feeds); err == nil {
+				break
+			}
 		}
-		t, err := tensorOf(g.DType(), shape, vals)
-		if err != nil {
-			return err
-		}
-		feeds[in.Name()] = t
 	}
 	// both programs update the same variables when they assign: give each
 	// its own copy
-	store2 := vm.NewStore()
-	for _, name := range store.Names() {
-		t, _ := store.Get(name)
-		if err := store2.Set(name, t); err != nil {
-			return err
-		}
-	}
-	want, err := vm.NewMachine(plain, store).Run(feeds)
+	store2 := store.clone()
+	want, err := vm.NewMachine(plain, store.clone()).Run(feeds)
 	if err != nil {
 		return fmt.Errorf("compile: verify: unfused program: %w", err)
 	}
 	got, err := vm.NewMachine(fused, store2).Run(feeds)
+	_ = store2
 	if err != nil {
 		return fmt.Errorf("compile: verify: fused program: %w", err)
 	}
@@ -85,4 +94,15 @@ func verify(g *graph.Graph, fetches []*graph.Node, opts Options, fused *vm.Progr
 		}
 	}
 	return nil
+}
+
+type cloneable struct{ *vm.Store }
+
+func (s cloneable) clone() *vm.Store {
+	c := vm.NewStore()
+	for _, name := range s.Names() {
+		t, _ := s.Get(name)
+		_ = c.Set(name, t)
+	}
+	return c
 }

@@ -178,30 +178,43 @@ func (p *Program) knows(name string) bool { return slices.Contains(p.GraphInputs
 
 type instance[T float32 | float64] struct {
 	prog    *Program
+	store   *Store
 	shapes  []graph.Shape
 	bufs    [][]T
-	fns     []func()
+	hoisted []func() // instructions that read only variables and constants
+	body    []func() // the other instructions, in order
+	assigns []func() // writes into variables, run last
+	gen     uint64   // store generation the hoisted values were computed at
 	status  kernel.Status
 	fetches []*tensor.Dense
+	plan    Plan
 }
 
-func newInstance[T float32 | float64](p *Program, s *Store, batch int) (*instance[T], error) {
-	in := &instance[T]{prog: p, shapes: make([]graph.Shape, len(p.Bufs)), bufs: make([][]T, len(p.Bufs))}
-	// concrete shapes: leaves from their declarations, the rest from the
-	// kernels' shape rules
+// ConcreteShapes returns the shape of every buffer of p for a batch size:
+// leaves from their declarations, the rest from the kernels' shape rules.
+func (p *Program) ConcreteShapes(batch int) ([]graph.Shape, error) {
+	shapes := make([]graph.Shape, len(p.Bufs))
 	for i, b := range p.Bufs {
 		if b.Kind != BufTemp {
-			in.shapes[i] = b.Shape.WithBatch(batch)
+			shapes[i] = b.Shape.WithBatch(batch)
+		}
+	}
+	for i, b := range p.Bufs {
+		if b.View {
+			shapes[i] = b.Shape.WithBatch(batch)
+			if src := shapes[b.ViewOf]; src != nil && src.Size() != shapes[i].Size() {
+				return nil, fmt.Errorf("vm: batch size %d: view %q of %v has shape %v", batch, b.Name, src, shapes[i])
+			}
 		}
 	}
 	for _, inst := range p.Insts {
 		srcShapes := make([]graph.Shape, len(inst.Src))
 		for j, sb := range inst.Src {
-			srcShapes[j] = in.shapes[sb]
+			srcShapes[j] = shapes[sb]
 		}
 		switch inst.Op {
-		case OpCopy:
-			in.shapes[inst.Dst[0]] = srcShapes[0]
+		case OpCopy, OpAssign:
+			shapes[inst.Dst[0]] = srcShapes[0]
 		case OpCall:
 			k := p.Kernels[inst.Aux]
 			if mo, ok := k.(MultiOutput); ok {
@@ -209,49 +222,78 @@ func newInstance[T float32 | float64](p *Program, s *Store, batch int) (*instanc
 				if err != nil {
 					return nil, fmt.Errorf("vm: batch size %d: %s: %w", batch, p.InstString(inst), err)
 				}
+				if len(outs) != len(inst.Dst) {
+					return nil, fmt.Errorf("vm: %s: %d outputs for %d buffers", p.InstString(inst), len(outs), len(inst.Dst))
+				}
 				for j, d := range inst.Dst {
-					in.shapes[d] = outs[j]
+					shapes[d] = outs[j]
 				}
 			} else {
 				out, err := k.InferShape(srcShapes)
 				if err != nil {
 					return nil, fmt.Errorf("vm: batch size %d: %s: %w", batch, p.InstString(inst), err)
 				}
-				in.shapes[inst.Dst[0]] = out
+				shapes[inst.Dst[0]] = out
+			}
+		}
+		for _, d := range inst.Dst {
+			// views of this instruction's outputs get their shapes now
+			for i, b := range p.Bufs {
+				if b.View && b.ViewOf == d && shapes[i] == nil {
+					shapes[i] = b.Shape.WithBatch(batch)
+				}
 			}
 		}
 	}
-	// memory: one arena for inputs and temporaries; variables bound to the
-	// store; constants filled once
-	total := 0
-	for i, b := range p.Bufs {
-		if b.Kind == BufTemp || b.Kind == BufInput || b.Kind == BufConstant {
-			total += in.shapes[i].Size()
+	for i, sh := range shapes {
+		if sh == nil {
+			shapes[i] = p.Bufs[i].Shape.WithBatch(batch)
 		}
 	}
-	arena := make([]T, total)
-	off := 0
+	return shapes, nil
+}
+
+// PlanFor returns the concrete shapes and the memory plan of p for a batch
+// size (Explain prints them).
+func (p *Program) PlanFor(batch int) ([]graph.Shape, Plan, error) {
+	shapes, err := p.ConcreteShapes(batch)
+	if err != nil {
+		return nil, Plan{}, err
+	}
+	sizes := make([]int, len(shapes))
+	for i, sh := range shapes {
+		sizes[i] = sh.Size()
+	}
+	return shapes, planMemory(p, sizes), nil
+}
+
+func newInstance[T float32 | float64](p *Program, s *Store, batch int) (*instance[T], error) {
+	shapes, plan, err := p.PlanFor(batch)
+	if err != nil {
+		return nil, err
+	}
+	in := &instance[T]{prog: p, store: s, shapes: shapes, bufs: make([][]T, len(p.Bufs)), plan: plan}
+	arena := make([]T, plan.Arena)
 	for i, b := range p.Bufs {
-		n := in.shapes[i].Size()
-		switch b.Kind {
-		case BufVariable:
-			d, err := bindVar[T](s, b.Name, in.shapes[i], p.DType)
+		n := shapes[i].Size()
+		if b.Kind == BufVariable {
+			d, err := bindVar[T](s, b.Name, shapes[i], p.DType)
 			if err != nil {
 				return nil, err
 			}
 			in.bufs[i] = d
-		default:
-			in.bufs[i] = arena[off : off+n : off+n]
-			off += n
-			if b.Kind == BufConstant {
-				if len(b.Data) == 1 {
-					for j := range in.bufs[i] {
-						in.bufs[i][j] = T(b.Data[0])
-					}
-				} else {
-					for j, v := range b.Data {
-						in.bufs[i][j] = T(v)
-					}
+			continue
+		}
+		off := plan.Offset[i]
+		in.bufs[i] = arena[off : off+n : off+n]
+		if b.Kind == BufConstant {
+			if len(b.Data) == 1 {
+				for j := range in.bufs[i] {
+					in.bufs[i][j] = T(b.Data[0])
+				}
+			} else {
+				for j, v := range b.Data {
+					in.bufs[i][j] = T(v)
 				}
 			}
 		}
@@ -267,14 +309,23 @@ func newInstance[T float32 | float64](p *Program, s *Store, batch int) (*instanc
 			a.Out = append(a.Out, in.shapes[db])
 			a.Dst = append(a.Dst, in.bufs[db])
 		}
+		var f func()
 		switch inst.Op {
-		case OpCopy:
+		case OpCopy, OpAssign:
 			d, src := a.Dst[0], a.Src[0]
-			in.fns = append(in.fns, func() { copy(d, src) })
+			f = func() { copy(d, src) }
 		case OpCall:
-			in.fns = append(in.fns, bindKernel(p.Kernels[inst.Aux], a))
+			f = bindKernel(p.Kernels[inst.Aux], a)
 		default:
 			return nil, fmt.Errorf("vm: unknown opcode %v", inst.Op)
+		}
+		switch {
+		case inst.Op == OpAssign:
+			in.assigns = append(in.assigns, f)
+		case inst.Hoist:
+			in.hoisted = append(in.hoisted, f)
+		default:
+			in.body = append(in.body, f)
 		}
 	}
 	for _, f := range p.Fetches {
@@ -301,11 +352,26 @@ func (in *instance[T]) load(feeds Feeds) error {
 }
 
 func (in *instance[T]) exec() error {
-	for _, f := range in.fns {
+	if len(in.hoisted) > 0 {
+		if g := in.store.Generation(); g != in.gen || g == 0 {
+			for _, f := range in.hoisted {
+				f()
+			}
+			in.gen = g
+		}
+	}
+	for _, f := range in.body {
 		f()
 	}
 	if err := in.status.Err(); err != nil {
+		in.gen = 0 // recompute the hoisted values next time
 		return fmt.Errorf("vm: %w", err)
+	}
+	if len(in.assigns) > 0 {
+		for _, f := range in.assigns {
+			f()
+		}
+		in.store.touch()
 	}
 	return nil
 }

@@ -48,8 +48,12 @@ func planMemory(p *Program, sizes []int) Plan {
 	for i := range def {
 		def[i], last[i] = -1, -1
 	}
+	hoisted := make([]bool, n) // values kept from run to run
 	for i, in := range p.Insts {
 		for _, d := range in.Dst {
+			if in.Hoist {
+				hoisted[d] = true
+			}
 			if def[d] < 0 {
 				def[d] = i
 			}
@@ -64,8 +68,13 @@ func planMemory(p *Program, sizes []int) Plan {
 	}
 	planned := func(b int) bool { return p.Bufs[b].Kind != BufVariable }
 	for i, b := range p.Bufs {
-		if planned(i) && b.Kind != BufTemp {
-			last[i] = end // inputs and constants live for the whole run
+		if planned(i) && (b.Kind != BufTemp || hoisted[i]) {
+			// inputs, constants and hoisted values live for the whole run
+			// (hoisted ones from run to run)
+			last[i] = end
+			if hoisted[i] {
+				def[i] = -1
+			}
 		}
 		if planned(i) {
 			pl.Unplanned += sizes[i]
@@ -81,7 +90,7 @@ func planMemory(p *Program, sizes []int) Plan {
 		}
 		parent[rb] = ra
 		gdef[ra] = min(gdef[ra], gdef[rb])
-		if p.Bufs[ra].Kind != BufTemp || p.Bufs[rb].Kind != BufTemp {
+		if gdef[ra] < 0 || gdef[rb] < 0 || p.Bufs[ra].Kind != BufTemp || p.Bufs[rb].Kind != BufTemp {
 			gdef[ra] = -1
 		}
 		glast[ra] = max(glast[ra], glast[rb])

@@ -55,11 +55,12 @@ type Opcode uint8
 
 // Opcodes.
 const (
-	OpCall Opcode = iota // run the kernel of Kernels[Aux] over Src into Dst
-	OpCopy               // copy Src[0] into Dst[0]
+	OpCall   Opcode = iota // run the kernel of Kernels[Aux] over Src into Dst
+	OpCopy                 // copy Src[0] into Dst[0]
+	OpAssign               // copy Src[0] into the variable Dst[0], after everything else
 )
 
-var opcodeNames = [...]string{OpCall: "call", OpCopy: "copy"}
+var opcodeNames = [...]string{OpCall: "call", OpCopy: "copy", OpAssign: "assign"}
 
 func (o Opcode) String() string {
 	if int(o) < len(opcodeNames) {
@@ -80,6 +81,10 @@ type Inst struct {
 	// input of the same size; the memory planner does so when that input
 	// dies at this instruction.
 	InPlace bool
+	// Hoist says the instruction reads only variables, constants and other
+	// hoisted values: a machine runs it only when the store has changed
+	// since it last did (a BatchNorm folded into a dense kernel).
+	Hoist bool
 }
 
 // Program is a compiled computation: buffers, instructions in execution

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"gorgonia.org/tensor"
 
@@ -23,7 +24,16 @@ import (
 type Store struct {
 	mu   sync.RWMutex
 	vars map[string]*storeVar
+	gen  atomic.Uint64 // bumped by every write
 }
+
+// Generation is a counter that changes whenever a variable is created,
+// set, deleted, or written by a program's assignments. Machines use it to
+// know when values computed from variables alone must be recomputed.
+func (s *Store) Generation() uint64 { return s.gen.Load() }
+
+// touch records a write.
+func (s *Store) touch() { s.gen.Add(1) }
 
 type storeVar struct {
 	shape graph.Shape
@@ -84,6 +94,7 @@ func (s *Store) Set(name string, t *tensor.Dense) error {
 	if err != nil {
 		return err
 	}
+	defer s.touch()
 	if dt == graph.Float32 {
 		copy(v.f32, dataOf[float32](t))
 	} else {
@@ -107,6 +118,7 @@ func (s *Store) SetFloat64s(name string, shape graph.Shape, dtype graph.DType, v
 	if err != nil {
 		return err
 	}
+	defer s.touch()
 	if dtype == graph.Float32 {
 		for i, x := range values {
 			v.f32[i] = float32(x)
@@ -175,6 +187,7 @@ func (s *Store) Delete(name string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.vars, name)
+	s.touch()
 }
 
 // bind returns the memory of a variable for a machine of element type T,
