@@ -53,12 +53,16 @@ type Report struct {
 // finite differences (gonum's diff/fd), element by element, for wrt nodes
 // that are inputs (perturbed in a copy of feeds) or variables (perturbed in
 // store and restored). It returns an error when the worst element's error
-// is above the tolerance, or when anything cannot be built or run. It adds
+// is above the tolerance, or when anything cannot be built or run (an
+// empty wrt is an error too: a check of nothing would always pass). It adds
 // the gradient nodes to g.
 func Check(g *graph.Graph, loss *graph.Node, wrt []*graph.Node, feeds vm.Feeds, store *vm.Store, opts CheckOptions) (Report, error) {
 	var rep Report
 	if g == nil || loss == nil || loss.Graph() != g {
 		return rep, errors.New("autodiff: check: the loss must be a node of the graph")
+	}
+	if len(wrt) == 0 {
+		return rep, errors.New("autodiff: check: nothing to check: no wrt nodes")
 	}
 	if store == nil {
 		store = vm.NewStore()

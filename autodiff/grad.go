@@ -28,6 +28,15 @@ func Grad(loss *graph.Node, wrt ...*graph.Node) ([]*graph.Node, error) {
 
 // GradWith is Grad with options: an explicit upstream seed for a non-scalar
 // output, and zeros for unused wrt nodes.
+//
+// Its errors match graph's sentinels with errors.Is: ErrNil and ErrForeign
+// for a nil node or one of another graph, ErrShape for a non-scalar output
+// without a seed or a seed of the wrong shape, ErrGradient for a wrt node
+// the output does not depend on, or depends on only through ops without a
+// gradient. Those refusals leave the graph as it was. A gradient rule that
+// fails (a builder error inside it, a panic, a gradient of the wrong shape)
+// is recorded on the graph, like any builder error, and the graph's error
+// is returned.
 func GradWith(y *graph.Node, wrt []*graph.Node, opts Options) ([]*graph.Node, error) {
 	if y == nil {
 		return nil, graph.Errorf(graph.ErrNil, "autodiff: nil output")
@@ -152,7 +161,13 @@ func GradWith(y *graph.Node, wrt []*graph.Node, opts Options) ([]*graph.Node, er
 			continue
 		}
 		if opts.AllowUnused {
-			out[i] = nodes.ZerosLike(w)
+			// a constant where the shape is known, so that running the
+			// gradient needs no value of w (no feed, no stored variable)
+			if w.Shape().IsOpen() {
+				out[i] = nodes.ZerosLike(w)
+			} else {
+				out[i] = g.Constant(w.Shape(), 0)
+			}
 			continue
 		}
 		if w.ID() <= y.ID() && anc[w.ID()] {
