@@ -3,7 +3,6 @@ package nodes
 import (
 	"fmt"
 	"strings"
-	"sync"
 
 	"github.com/tapegrad/tapegrad/graph"
 	"github.com/tapegrad/tapegrad/internal/kernel"
@@ -194,7 +193,7 @@ func bindFused[T kernel.Float](op *FusedElementwise, a *kernel.Args[T]) func() {
 		steps[i] = st
 	}
 	nregs := len(steps)
-	pool := sync.Pool{New: func() any {
+	pool := &kernel.FreeList[[][]T]{New: func() *[][]T {
 		r := make([][]T, nregs)
 		buf := make([]T, nregs*fusedBlock)
 		for i := range r {
@@ -214,7 +213,7 @@ func bindFused[T kernel.Float](op *FusedElementwise, a *kernel.Args[T]) func() {
 		return s[lo:hi]
 	}
 	body := func(lo, hi int) {
-		rp := pool.Get().(*[][]T)
+		rp := pool.Get()
 		regs := *rp
 		for b := lo; b < hi; b += fusedBlock {
 			e := min(b+fusedBlock, hi)
