@@ -14,10 +14,26 @@ void cblas_sgemm(const enum CBLAS_ORDER Order, const enum CBLAS_TRANSPOSE TransA
 void cblas_dgemm(const enum CBLAS_ORDER Order, const enum CBLAS_TRANSPOSE TransA, const enum CBLAS_TRANSPOSE TransB,
 	const int M, const int N, const int K, const double alpha, const double *A, const int lda,
 	const double *B, const int ldb, const double beta, double *C, const int ldc);
+void openblas_set_num_threads(int num_threads);
 */
 import "C"
 
+import (
+	"os"
+	"runtime"
+)
+
 const backend = "openblas"
+
+// OpenBLAS starts as many threads as there are cores, whatever GOMAXPROCS
+// says; its threads then compete with Go's. Unless OPENBLAS_NUM_THREADS
+// (or OMP_NUM_THREADS) is set, use GOMAXPROCS threads, so that GOMAXPROCS=1
+// means one thread everywhere.
+func init() {
+	if os.Getenv("OPENBLAS_NUM_THREADS") == "" && os.Getenv("OMP_NUM_THREADS") == "" {
+		C.openblas_set_num_threads(C.int(runtime.GOMAXPROCS(0)))
+	}
+}
 
 func ctrans(t bool) C.enum_CBLAS_TRANSPOSE {
 	if t {
