@@ -51,9 +51,9 @@ func (l *ActivationLayer) Build(in graph.Shape) (graph.Shape, error) {
 }
 
 // Call applies the activation.
-func (l *ActivationLayer) Call(_ *Context, x *graph.Node) *graph.Node {
+func (l *ActivationLayer) Call(ctx *Context, x *graph.Node) *graph.Node {
 	if l.act == nil {
-		return x
+		return notBuilt(ctx, l, x)
 	}
 	return l.act(x)
 }

@@ -81,14 +81,14 @@ func (l *DenseLayer) Build(in graph.Shape) (graph.Shape, error) {
 
 // Call emits x·W (+ b) and the activation.
 func (l *DenseLayer) Call(ctx *Context, x *graph.Node) *graph.Node {
+	if l.Kernel == nil || l.act == nil {
+		return notBuilt(ctx, l, x)
+	}
 	y := nodes.MatMul(x, ctx.Variable(l.Kernel))
 	if l.Bias != nil {
 		y = nodes.Add(y, ctx.Variable(l.Bias))
 	}
-	if l.act != nil {
-		y = l.act(y)
-	}
-	return y
+	return l.act(y)
 }
 
 // Variables returns the kernel and, if any, the bias.

@@ -160,3 +160,17 @@ func resolveInit(what string, value initializers.Initializer, name, def string) 
 	}
 	return init, nil
 }
+
+// notBuilt records on ctx's graph that a layer was called before Build (a
+// custom model that skips Sequential.Build), and returns the poisoned node.
+func notBuilt(ctx *Context, l Layer, x *graph.Node) *graph.Node {
+	return ctx.Graph.Fail(layerOp{l}, []*graph.Node{x}, graph.Errorf(graph.ErrArg, "layer %q (%s) called before Build", l.Name(), l.Class()))
+}
+
+// layerOp names a layer in graph errors.
+type layerOp struct{ l Layer }
+
+func (op layerOp) Name() string { return op.l.Class() }
+func (op layerOp) InferShape([]graph.Shape) (graph.Shape, error) {
+	return nil, graph.Errorf(graph.ErrArg, "not an op")
+}

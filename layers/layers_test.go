@@ -181,3 +181,14 @@ func TestSnakeCaseViaNames(t *testing.T) {
 	assert.Equal(t, "flatten_1", m.Layers()[1].Name())
 	assert.True(t, strings.HasPrefix(m.Summary(), `Model: "sequential"`))
 }
+
+// A layer called before Build records an error instead of emitting nothing.
+func TestCallBeforeBuild(t *testing.T) {
+	for _, l := range []layers.Layer{layers.Dense(3, layers.DenseOptions{}), layers.Activation("relu")} {
+		g := graph.New(graph.Float32)
+		x := g.Input("x", graph.Shape{graph.Batch, 4})
+		l.Call(&layers.Context{Graph: g}, x)
+		require.Error(t, g.Err())
+		assert.Contains(t, g.Err().Error(), "called before Build")
+	}
+}
