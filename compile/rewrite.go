@@ -39,20 +39,6 @@ func (f *Func) replaceUses(repl map[*Value]*Value) {
 	}
 }
 
-// uses counts, for each value, the values that read it plus the fetches.
-func (f *Func) uses() map[*Value]int {
-	n := map[*Value]int{}
-	for _, v := range f.Values {
-		for _, a := range v.Args {
-			n[a]++
-		}
-	}
-	for _, v := range f.Fetches {
-		n[v]++
-	}
-	return n
-}
-
 // fetched reports the values that are fetched.
 func (f *Func) fetched() map[*Value]bool {
 	m := map[*Value]bool{}
@@ -194,7 +180,8 @@ func constValue(v *Value) (float64, bool) {
 }
 
 // simplify applies algebraic identities that keep the result's shape and
-// bits: x+0, 0+x, x−0, x·1, 1·x, x/1, x^1, −(−x), reshape to the same shape,
+// value: x+0, 0+x, x−0, x·1, 1·x, x/1, −(−x) (x+0 is x except that
+// −0+0 = +0, a difference no comparison sees), reshape to the same shape,
 // reshape of a reshape, stop_gradient (which only matters to autodiff).
 // A fetched value is never replaced by a leaf, so that a fetch of w+0 does
 // not see w after an assignment.

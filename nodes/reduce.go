@@ -156,6 +156,11 @@ func bindReduceTo[T kernel.Float](in, keep []int, d, x []T, isMax, mean bool, co
 			clear(d)
 		}
 		if len(x) == 0 {
+			if mean { // the mean of nothing, as numpy and PyTorch give
+				for i := range d {
+					d[i] = T(math.NaN())
+				}
+			}
 			return
 		}
 		for r := 0; r < rows; r++ {
