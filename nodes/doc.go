@@ -40,11 +40,18 @@
 //     PReLU, LeakyReLUWithSlopes (prelu.go); RReLU (rrelu.go); and
 //     Activation, which looks one up by its Keras name (activation.go).
 //   - Batch normalization (batchnorm.go): BatchNormTrain, BatchNormInfer.
-//   - Encoding (onehot.go): OneHot.
+//   - Losses (loss.go): SoftmaxCrossEntropySparse, SoftmaxCrossEntropy,
+//     SigmoidCrossEntropyWithLogits, MSE, MAE, Huber and their per-example
+//     and per-element forms; cross-entropies from probabilities.
+//   - Dropout (dropout.go): DropoutWithMask, AlphaDropoutWithMask and the
+//     seeded mask op.
+//   - Encoding and selection (onehot.go, argmax.go): OneHot, ArgMax.
 //   - Gradient control (stopgrad.go): StopGradient, ZerosLike, OnesLike.
 //   - State (assign.go): Assign, which writes a variable when the program
 //     runs (moving statistics, optimizer updates).
-//   - Fused ops (fused.go): made only by the compiler, never by model code.
+//   - Fused ops (fused.go, fused_bn.go): made only by the compiler, never by
+//     model code: dense + bias + activation, element-wise chains, BatchNorm
+//     + activation forward and backward.
 //
 // # One file per family
 //

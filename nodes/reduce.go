@@ -138,68 +138,87 @@ func bindReduce[T kernel.Float](op reduceOp, a *kernel.Args[T]) func() {
 }
 
 // bindReduceTo reduces x of shape in into d of shape keep (same rank, 1 on
-// reduced axes): a sum (divided by count when mean) or a max.
+// reduced axes): a sum (divided by count when mean) or a max. Sums
+// accumulate in float64 whatever T is, so that a float32 mean over
+// thousands of values keeps float32's precision.
 func bindReduceTo[T kernel.Float](in, keep []int, d, x []T, isMax, mean bool, count int) func() {
 	l := kernel.NewLoop(in, keep, in)
 	rows, inner := l.Rows(), l.Inner()
 	vec := l.InnerStride(0) == 1 // the row's axis is kept: accumulate a vector
-	scale := T(1)
+	scale := 1.0
 	if mean && count > 0 {
-		scale = T(1 / float64(count))
+		scale = 1 / float64(count)
+	}
+	var acc []float64
+	if !isMax {
+		acc = make([]float64, len(d))
 	}
 	return func() {
-		if isMax {
-			for i := range d {
-				d[i] = T(math.Inf(-1))
-			}
-		} else {
-			clear(d)
-		}
 		if len(x) == 0 {
-			if mean { // the mean of nothing, as numpy and PyTorch give
-				for i := range d {
-					d[i] = T(math.NaN())
-				}
+			v := 0.0
+			switch {
+			case mean: // the mean of nothing, as numpy and PyTorch give
+				v = math.NaN()
+			case isMax:
+				v = math.Inf(-1)
+			}
+			for i := range d {
+				d[i] = T(v)
 			}
 			return
 		}
+		if isMax {
+			maxInto(l, rows, inner, vec, d, x)
+			return
+		}
+		clear(acc)
 		for r := 0; r < rows; r++ {
 			o := l.Offsets(r)
 			src := x[o[1] : o[1]+inner]
 			if vec {
-				dst := d[o[0] : o[0]+inner]
-				if isMax {
-					for i, v := range src {
-						if v > dst[i] || v != v {
-							dst[i] = v
-						}
-					}
-				} else {
-					for i, v := range src {
-						dst[i] += v
-					}
+				dst := acc[o[0] : o[0]+len(src)]
+				for i, v := range src {
+					dst[i] += float64(v)
 				}
 				continue
 			}
-			acc := d[o[0]]
-			if isMax {
-				for _, v := range src {
-					if v > acc || v != v {
-						acc = v
-					}
-				}
-			} else {
-				for _, v := range src {
-					acc += v
+			s := 0.0
+			for _, v := range src {
+				s += float64(v)
+			}
+			acc[o[0]] += s
+		}
+		for i, v := range acc {
+			d[i] = T(v * scale)
+		}
+	}
+}
+
+// maxInto writes the maximum of x over the reduced axes into d; NaN
+// wins.
+func maxInto[T kernel.Float](l *kernel.Loop, rows, inner int, vec bool, d, x []T) {
+	for i := range d {
+		d[i] = T(math.Inf(-1))
+	}
+	for r := 0; r < rows; r++ {
+		o := l.Offsets(r)
+		src := x[o[1] : o[1]+inner]
+		if vec {
+			dst := d[o[0] : o[0]+len(src)]
+			for i, v := range src {
+				if v > dst[i] || v != v {
+					dst[i] = v
 				}
 			}
-			d[o[0]] = acc
+			continue
 		}
-		if mean {
-			for i := range d {
-				d[i] *= scale
+		m := d[o[0]]
+		for _, v := range src {
+			if v > m || v != v {
+				m = v
 			}
 		}
+		d[o[0]] = m
 	}
 }
 
