@@ -83,9 +83,11 @@ func foldBN(f *Func) (string, error) {
 			x, w, gamma, beta, mean, variance := in[0], in[1], in[2], in[3], in[4], in[5]
 			s := nodes.Mul(gamma, nodes.Reciprocal(nodes.Sqrt(nodes.Add(variance, g.Scalar(eps)))))
 			wf := nodes.Mul(w, s)
-			shift := nodes.Neg(mean)
+			var shift *graph.Node
 			if len(in) > 6 {
 				shift = nodes.Sub(in[6], mean)
+			} else {
+				shift = nodes.Neg(mean)
 			}
 			bf := nodes.Add(nodes.Mul(shift, s), beta)
 			return nodes.Add(nodes.MatMulT(x, wf, ta, false), bf)

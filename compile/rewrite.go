@@ -247,5 +247,8 @@ func simplify(f *Func) (string, error) {
 		rewrites++
 	}
 	f.replaceUses(repl)
+	if _, err := prune(f); err != nil { // drop what the rewrites made dead
+		return "", err
+	}
 	return fmt.Sprintf("%d rewrites", rewrites), nil
 }

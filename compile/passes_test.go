@@ -1,0 +1,208 @@
+package compile_test
+
+import (
+	"math"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tapegrad/tapegrad/compile"
+	"github.com/tapegrad/tapegrad/graph"
+	"github.com/tapegrad/tapegrad/internal/golden"
+	"github.com/tapegrad/tapegrad/internal/testutil"
+	"github.com/tapegrad/tapegrad/nodes"
+	"github.com/tapegrad/tapegrad/vm"
+)
+
+// only returns Options that run the named passes and disable the others.
+func only(names ...string) compile.Options {
+	var off []string
+	for _, p := range compile.Passes {
+		if !slices.Contains(names, p.Name) {
+			off = append(off, p.Name)
+		}
+	}
+	return compile.Options{Disable: off}
+}
+
+// ops lists a program's instructions by op name, in order.
+func ops(p *vm.Program) []string {
+	var out []string
+	for _, in := range p.Insts {
+		if in.Op == vm.OpCall {
+			out = append(out, graph.OpString(p.Kernels[in.Aux]))
+		} else {
+			out = append(out, in.Op.String())
+		}
+	}
+	return out
+}
+
+// Each pass alone, on a small graph: the instructions before (no pass) and
+// after (that pass only).
+func TestEachPassAlone(t *testing.T) {
+	tests := []struct {
+		pass          string
+		build         func(g *graph.Graph) []*graph.Node
+		before, after []string
+	}{
+		{
+			pass: "prune",
+			build: func(g *graph.Graph) []*graph.Node {
+				x := g.Input("x", graph.Shape{graph.Batch, 3})
+				nodes.Exp(x) // not fetched
+				return []*graph.Node{nodes.Neg(x)}
+			},
+			before: []string{"exp", "neg"}, after: []string{"neg"},
+		},
+		{
+			pass: "cse",
+			build: func(g *graph.Graph) []*graph.Node {
+				x := g.Input("x", graph.Shape{graph.Batch, 3})
+				return []*graph.Node{nodes.Add(nodes.Exp(x), nodes.Exp(x))}
+			},
+			before: []string{"exp", "exp", "add"}, after: []string{"exp", "add"},
+		},
+		{
+			pass: "fold-constants",
+			build: func(g *graph.Graph) []*graph.Node {
+				x := g.Input("x", graph.Shape{graph.Batch, 3})
+				c := nodes.Mul(g.Scalar(2), nodes.Sqrt(g.Scalar(9)))
+				return []*graph.Node{nodes.Mul(x, c)}
+			},
+			before: []string{"sqrt", "mul", "mul"}, after: []string{"mul"},
+		},
+		{
+			pass: "simplify",
+			build: func(g *graph.Graph) []*graph.Node {
+				x := g.Input("x", graph.Shape{graph.Batch, 3})
+				y := nodes.Neg(nodes.Neg(nodes.Mul(nodes.Add(nodes.Exp(x), g.Scalar(0)), g.Scalar(1))))
+				return []*graph.Node{nodes.StopGradient(y)}
+			},
+			before: []string{"exp", "add", "mul", "neg", "neg", "stop_gradient"}, after: []string{"exp"},
+		},
+		{
+			pass: "fuse-dense-act",
+			build: func(g *graph.Graph) []*graph.Node {
+				x := g.Input("x", graph.Shape{graph.Batch, 3})
+				w := g.Variable("w", graph.Shape{3, 2})
+				b := g.Variable("b", graph.Shape{2})
+				return []*graph.Node{nodes.ReLU(nodes.Add(nodes.MatMul(x, w), b))}
+			},
+			before: []string{"matmul", "add", "relu"}, after: []string{"dense[bias act=relu]"},
+		},
+		{
+			pass: "fuse-elementwise",
+			build: func(g *graph.Graph) []*graph.Node {
+				x := g.Input("x", graph.Shape{graph.Batch, 3})
+				return []*graph.Node{nodes.Tanh(nodes.Mul(nodes.Exp(x), g.Scalar(3)))}
+			},
+			before: []string{"exp", "mul", "tanh"}, after: []string{"fused[exp,mul,tanh]"},
+		},
+		{
+			pass: "fuse-bn-act",
+			build: func(g *graph.Graph) []*graph.Node {
+				x := g.Input("x", graph.Shape{graph.Batch, 3})
+				gamma, beta := g.Variable("gamma", graph.Shape{3}), g.Variable("beta", graph.Shape{3})
+				return []*graph.Node{nodes.ELU(nodes.BatchNormTrain(x, gamma, beta, nodes.BNOptions{}), 1)}
+			},
+			before: []string{"batch_norm_train[axis=1 eps=0.001]", "elu[alpha=1]"},
+			after:  []string{"batch_norm_act[batch_norm_train[axis=1 eps=0.001] act=elu[alpha=1]]"},
+		},
+		{
+			pass: "fold-bn",
+			build: func(g *graph.Graph) []*graph.Node {
+				x := g.Input("x", graph.Shape{graph.Batch, 3})
+				w := g.Variable("w", graph.Shape{3, 2})
+				v := func(n string) *graph.Node { return g.Variable(n, graph.Shape{2}) }
+				return []*graph.Node{nodes.BatchNormInfer(nodes.MatMul(x, w), v("gamma"), v("beta"), v("mean"), v("var"), 1e-3)}
+			},
+			before: []string{"matmul", "batch_norm_infer[axis=1 eps=0.001]"},
+			after:  []string{"add", "sqrt", "reciprocal", "mul", "mul", "neg", "mul", "add", "matmul", "add"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.pass, func(t *testing.T) {
+			for i, opts := range []compile.Options{only(), only(tc.pass)} {
+				g := graph.New(graph.Float64)
+				fetches := tc.build(g)
+				p, err := compile.Compile(g, fetches, opts)
+				require.NoError(t, err)
+				want := tc.before
+				if i == 1 {
+					want = tc.after
+				}
+				assert.Equal(t, want, ops(p), "%s\n%s", map[int]string{0: "before", 1: "after"}[i], p)
+			}
+		})
+	}
+}
+
+// Folding an inference BatchNorm into the dense layer before it gives the
+// golden bn_fold_dense results (folded kernel, bias and output), and the
+// folded and unfolded programs agree within 1e-12 in float64.
+func TestGoldenBNFoldDense(t *testing.T) {
+	f := golden.Load(t, "dense.json")
+	n := 0
+	for _, c := range f.Cases {
+		if c.Op != "bn_fold_dense" {
+			continue
+		}
+		n++
+		t.Run(c.Name, func(t *testing.T) {
+			eps, ok := c.Float("eps")
+			require.True(t, ok)
+			in := c.Inputs
+			inputs, units := in["W"].Shape[0], in["W"].Shape[1]
+			build := func() (*graph.Graph, *graph.Node, *vm.Store) {
+				g := graph.New(graph.Float64)
+				x := g.Input("x", graph.Shape{graph.Batch, inputs})
+				st := vm.NewStore()
+				v := func(name string) *graph.Node {
+					require.NoError(t, st.SetFloat64s(name, in[name].Shape, graph.Float64, in[name].Data))
+					return g.Variable(name, in[name].Shape)
+				}
+				h := nodes.Add(nodes.MatMul(x, v("W")), v("b"))
+				return g, nodes.BatchNormInfer(h, v("gamma"), v("beta"), v("moving_mean"), v("moving_var"), eps), st
+			}
+			run := func(opts compile.Options, x []float64, rows int) []float64 {
+				g, y, st := build()
+				p, err := compile.Compile(g, []*graph.Node{y}, opts)
+				require.NoError(t, err)
+				if !slices.Contains(opts.Disable, "fold-bn") {
+					require.NotContains(t, ops(p), "batch_norm_infer[axis=1 eps=0.001]", "not folded")
+				}
+				res, err := vm.NewMachine(p, st).Run(vm.Feeds{"x": testutil.Tensor(graph.Float64, []int{rows, inputs}, x)})
+				require.NoError(t, err)
+				return testutil.Float64s(res[0])
+			}
+			folded := run(compile.Options{}, in["x"].Data, in["x"].Shape[0])
+			plain := run(compile.Options{Disable: []string{"fold-bn"}}, in["x"].Data, in["x"].Shape[0])
+			golden.Compare(t, "y_folded", folded, c.Outputs["y_folded"], 1e-10)
+			golden.Compare(t, "y", plain, c.Outputs["y"], 1e-10)
+			for i := range folded {
+				assert.InDelta(t, plain[i], folded[i], 1e-12*math.Max(1, math.Abs(plain[i])), "folded vs unfolded [%d]", i)
+			}
+			// the folded kernel and bias, read through the program: a zero
+			// row gives b', a unit row e_k gives W'[k] + b'
+			eye := make([]float64, (inputs+1)*inputs)
+			for k := 0; k < inputs; k++ {
+				eye[(k+1)*inputs+k] = 1
+			}
+			out := run(compile.Options{}, eye, inputs+1)
+			golden.Compare(t, "b_folded", out[:units], c.Outputs["b_folded"], 1e-10)
+			wf := make([]float64, inputs*units)
+			for k := 0; k < inputs; k++ {
+				for j := 0; j < units; j++ {
+					wf[k*units+j] = out[(k+1)*units+j] - out[j]
+				}
+			}
+			golden.Compare(t, "W_folded", wf, c.Outputs["W_folded"], 1e-10)
+		})
+	}
+	require.NotZero(t, n, "no bn_fold_dense cases")
+	_ = strings.TrimSpace
+}
