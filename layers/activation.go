@@ -277,9 +277,12 @@ func (l *RReLULayer) Build(in graph.Shape) (graph.Shape, error) {
 }
 
 // Call applies the activation for the context's mode; training draws from
-// the layer's own seeded stream.
+// the layer's own seed and the model's step counter (Context.RNGCounter).
 func (l *RReLULayer) Call(ctx *Context, x *graph.Node) *graph.Node {
-	return nodes.RReLU(x, l.Lower, l.Upper, ctx.Training(), ctx.LayerSeed(l.Name()))
+	if !ctx.Training() {
+		return nodes.RReLU(x, l.Lower, l.Upper, false, 0, nil)
+	}
+	return nodes.RReLU(x, l.Lower, l.Upper, true, ctx.LayerSeed(l.Name()), ctx.RNGCounter())
 }
 
 // Variables returns none.

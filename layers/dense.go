@@ -22,6 +22,18 @@ type DenseOptions struct {
 	BiasInitializer   string
 	KernelInit        initializers.Initializer
 	BiasInit          initializers.Initializer
+	// KernelRegularizer and BiasRegularizer add a penalty on the kernel or
+	// the bias to the training loss (Keras's kernel_regularizer:
+	// layers.L2(0.01) is keras.regularizers.l2(0.01), 0.01·Σw²); see
+	// Sequential.Penalties.
+	KernelRegularizer Regularizer
+	BiasRegularizer   Regularizer
+	// KernelConstraint and BiasConstraint project the kernel or the bias
+	// after every optimizer update (Keras's kernel_constraint:
+	// layers.MaxNorm{} is keras.constraints.MaxNorm(max_value=2, axis=0),
+	// one norm per unit); see Sequential.Constrain.
+	KernelConstraint Constraint
+	BiasConstraint   Constraint
 	// Name overrides the Keras-style name the model gives the layer.
 	Name string
 }
@@ -67,14 +79,27 @@ func (l *DenseLayer) Build(in graph.Shape) (graph.Shape, error) {
 	if err != nil {
 		return nil, err
 	}
-	l.Kernel = &Var{Name: "kernel", Shape: graph.Shape{in[1], l.Units}, Init: kinit, Trainable: true}
+	for _, c := range []struct {
+		what string
+		v    any
+	}{
+		{"kernel_regularizer", l.Opts.KernelRegularizer}, {"bias_regularizer", l.Opts.BiasRegularizer},
+		{"kernel_constraint", l.Opts.KernelConstraint}, {"bias_constraint", l.Opts.BiasConstraint},
+	} {
+		if err := validate(c.what, c.v); err != nil {
+			return nil, err
+		}
+	}
+	l.Kernel = &Var{Name: "kernel", Shape: graph.Shape{in[1], l.Units}, Init: kinit, Trainable: true,
+		Regularizer: l.Opts.KernelRegularizer, Constraint: l.Opts.KernelConstraint}
 	l.Bias = nil
 	if l.Opts.UseBias.Or(true) {
 		binit, err := resolveInit("bias_initializer", l.Opts.BiasInit, l.Opts.BiasInitializer, "zeros")
 		if err != nil {
 			return nil, err
 		}
-		l.Bias = &Var{Name: "bias", Shape: graph.Shape{l.Units}, Init: binit, Trainable: true}
+		l.Bias = &Var{Name: "bias", Shape: graph.Shape{l.Units}, Init: binit, Trainable: true,
+			Regularizer: l.Opts.BiasRegularizer, Constraint: l.Opts.BiasConstraint}
 	}
 	return graph.Shape{in[0], l.Units}, nil
 }

@@ -24,11 +24,28 @@
 // # Modes
 //
 // A layer emits different nodes in Training and Inference mode where the
-// maths differs: RReLU draws random slopes only in training;
-// BatchNormalization normalizes with the batch's statistics in training
-// (and emits the updates of its moving statistics, collected in
-// Context.Updates for the training program to run) and with the moving
-// statistics at inference.
+// maths differs: RReLU draws random slopes and Dropout and AlphaDropout
+// drop only in training; BatchNormalization normalizes with the batch's
+// statistics in training (and emits the updates of its moving statistics,
+// collected in Context.Updates for the training program to run) and with
+// the moving statistics at inference. Context.MCDropout (EmitOptions)
+// keeps the dropout layers dropping at inference, for Monte Carlo dropout.
+//
+// # Randomness
+//
+// Random layers draw from their seed (Context.LayerSeed: the model seed and
+// the layer's name) and the model's step counter, the scalar variable
+// "rng/counter" (Context.RNGCounter), which the training program advances
+// once per step. The random state is thus in the store with the weights:
+// a checkpoint holds it, and a resumed run draws the same slopes and masks
+// as an uninterrupted one, whatever the number of threads.
+//
+// # Penalties and constraints
+//
+// Variables may carry a Regularizer (L1, L2, L1L2: a penalty added to the
+// loss, Sequential.Penalties, Emitted.Penalty) and a Constraint (MaxNorm: a
+// projection after each update, Sequential.Constrain), set on Dense through
+// DenseOptions.KernelRegularizer and KernelConstraint as in Keras.
 //
 // # Defaults and conventions
 //

@@ -5,6 +5,7 @@ import (
 
 	"github.com/tapegrad/tapegrad/graph"
 	"github.com/tapegrad/tapegrad/initializers"
+	"github.com/tapegrad/tapegrad/nodes"
 )
 
 // Layer is one step of a model. A layer is built once, when the model knows
@@ -44,11 +45,18 @@ func (b *Base) SetName(name string) { b.name = name }
 // Var declares one variable of a layer: its name within the layer
 // ("kernel"), shape, initializer and whether optimizers train it. Its store
 // name is "<layer>/<name>".
+//
+// Regularizer, when set, adds a penalty on the variable to the training
+// loss (Keras's kernel_regularizer; see Sequential.Penalties). Constraint,
+// when set, projects the variable after every optimizer update (Keras's
+// kernel_constraint; see Sequential.Constrain).
 type Var struct {
-	Name      string
-	Shape     graph.Shape
-	Init      initializers.Initializer
-	Trainable bool
+	Name        string
+	Shape       graph.Shape
+	Init        initializers.Initializer
+	Trainable   bool
+	Regularizer Regularizer
+	Constraint  Constraint
 }
 
 // Size is the number of values of the variable.
@@ -79,10 +87,84 @@ type Context struct {
 	Graph *graph.Graph
 	Mode  Mode
 	Seed  uint64
+	// MCDropout keeps Dropout and AlphaDropout dropping in Inference mode
+	// (Monte Carlo dropout, Gal & Ghahramani 2016): every run of the
+	// inference program draws new masks, and averaging the predictions of
+	// N runs estimates the model's predictive mean (their spread, its
+	// uncertainty). The masks come from the step counter like training
+	// masks (RNGCounter), so Updates then holds the counter's update, and
+	// the program must run it for each run to draw a new mask. Other layers
+	// (BatchNormalization, RReLU) keep their inference behaviour.
+	MCDropout bool
 	// Updates collects the state updates layers emit in training mode
-	// (nodes.Assign of BatchNorm's moving statistics); whoever compiles the
-	// training program fetches them so that they run.
+	// (nodes.Assign of BatchNorm's moving statistics, the step counter's
+	// advance); whoever compiles the training program fetches them so that
+	// they run.
 	Updates []*graph.Node
+
+	rng *graph.Node // the step counter, once asked for
+}
+
+// RNGCounterName is the store name of the step counter that random layers
+// draw from (see Context.RNGCounter).
+const RNGCounterName = "rng/counter"
+
+// RNGCounter returns the model's step counter in ctx's graph: the scalar
+// non-trainable variable "rng/counter", zero-initialized, created on first
+// use. Layers that draw random numbers (RReLU's slopes and the dropout masks
+// in training) pass it to their random op, which derives its draws from the
+// layer's seed and the counter's value. When the context draws (Training
+// mode, or MCDropout), the first call also records the counter's advance,
+// Assign(counter, NextCount(counter)), in Updates — once per graph, however
+// many random layers and contexts use it; the program runs it after
+// everything else, so that all draws of a step see the same value.
+//
+// Because the counter lives in the store, the random state is part of a
+// checkpoint: a run resumed from one, or a program rebuilt for another
+// batch size, draws exactly what the original run would have drawn. It has
+// the model's dtype; in float32 it counts exactly up to 2²⁴ − 1 and then
+// wraps to 0 (nodes.NextCount), so the random streams of a float32 model
+// repeat after 16,777,216 steps.
+func (c *Context) RNGCounter() *graph.Node {
+	if c.rng != nil && c.rng.Graph() == c.Graph {
+		return c.rng
+	}
+	g := c.Graph
+	restore := g.EnterScope("")
+	defer restore()
+	n := g.Node(RNGCounterName)
+	if n == nil {
+		g.WithScope("rng", func() {
+			n = g.Variable("counter", graph.Shape{}, graph.NonTrainable(), graph.WithInit(initializers.Zeros{}))
+		})
+	} else if op, ok := n.Op().(graph.VariableOp); !ok || op.Shape.Rank() != 0 {
+		return g.Fail(counterOp{}, []*graph.Node{n}, graph.Errorf(graph.ErrArg, "layers: %q is a %s of shape %v, not the scalar step counter", RNGCounterName, n.Op().Name(), n.Shape()))
+	}
+	if n.IsPoisoned() {
+		return n
+	}
+	c.rng = n
+	if c.Training() || c.MCDropout {
+		advanced := false
+		for _, m := range g.Nodes() {
+			if nodes.IsAssign(m.Op()) && m.Input(0) == n {
+				advanced = true
+				break
+			}
+		}
+		if !advanced {
+			g.WithScope("rng", func() { c.AddUpdate(nodes.Assign(n, nodes.NextCount(n))) })
+		}
+	}
+	return n
+}
+
+// counterOp names the step counter in graph errors.
+type counterOp struct{}
+
+func (counterOp) Name() string { return "rng_counter" }
+func (counterOp) InferShape([]graph.Shape) (graph.Shape, error) {
+	return nil, graph.Errorf(graph.ErrArg, "not an op")
 }
 
 // AddUpdate records a state update (an Assign node) for the program to run.
@@ -90,6 +172,10 @@ func (c *Context) AddUpdate(n *graph.Node) { c.Updates = append(c.Updates, n) }
 
 // Training reports whether the context is in training mode.
 func (c *Context) Training() bool { return c.Mode == Training }
+
+// Dropping reports whether dropout layers drop: in Training mode, or in
+// Inference mode with MCDropout.
+func (c *Context) Dropping() bool { return c.Mode == Training || c.MCDropout }
 
 // Variable returns the graph node of v in the current name scope (the
 // layer's), creating it on first use in this graph.

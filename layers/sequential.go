@@ -65,7 +65,7 @@ func (m *Sequential) SetName(name string) { m.name = name }
 func (m *Sequential) Name() string { return m.name }
 
 // Seed sets the model seed: the variables' initial values and the random
-// streams of RReLU (and later Dropout) derive from it and the names.
+// streams of RReLU and Dropout derive from it and the names.
 func (m *Sequential) Seed(seed uint64) { m.seed = seed }
 
 // RandomSeed returns the model seed.
@@ -192,22 +192,47 @@ type Emitted struct {
 	Input   *graph.Node
 	Output  *graph.Node
 	Updates []*graph.Node
+	// Penalty is the sum of the variables' regularization penalties
+	// (Penalties), emitted in Training mode only; nil when there is none.
+	// Add it to the loss.
+	Penalty *graph.Node
+	// Context is the context the model was emitted with, for Penalties,
+	// Constrain and ConstraintUpdates on the same graph.
+	Context *Context
+}
+
+// EmitOptions are the settings of EmitWith besides the dtype.
+type EmitOptions struct {
+	Mode Mode
+	// MCDropout keeps Dropout and AlphaDropout dropping in Inference mode
+	// (Context.MCDropout); Updates then holds the step counter's advance,
+	// which each run must execute to draw new masks.
+	MCDropout bool
 }
 
 // Emit emits the model into a new graph of dtype for mode, with an input
 // node "x" of the model's input shape.
 func (m *Sequential) Emit(dtype graph.DType, mode Mode) (*Emitted, error) {
+	return m.EmitWith(dtype, EmitOptions{Mode: mode})
+}
+
+// EmitWith is Emit with options: Monte Carlo dropout at inference.
+func (m *Sequential) EmitWith(dtype graph.DType, opts EmitOptions) (*Emitted, error) {
 	if err := m.Build(); err != nil {
 		return nil, err
 	}
 	g := graph.New(dtype)
 	x := g.Input("x", m.input)
-	ctx := &Context{Graph: g, Mode: mode, Seed: m.seed}
+	ctx := &Context{Graph: g, Mode: opts.Mode, Seed: m.seed, MCDropout: opts.MCDropout}
 	y := m.Call(ctx, x)
+	var penalty *graph.Node
+	if ctx.Training() {
+		penalty = m.Penalties(ctx)
+	}
 	if err := g.Err(); err != nil {
 		return nil, err
 	}
-	return &Emitted{Graph: g, Input: x, Output: y, Updates: ctx.Updates}, nil
+	return &Emitted{Graph: g, Input: x, Output: y, Updates: ctx.Updates, Penalty: penalty, Context: ctx}, nil
 }
 
 // ModelVar is a variable of a model with the layer that owns it.

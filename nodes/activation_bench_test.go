@@ -41,10 +41,10 @@ var actBenchCases = []struct {
 	{name: "softplus", f: func(x, _ *graph.Node) *graph.Node { return nodes.Softplus(x) }},
 	{name: "exponential", f: func(x, _ *graph.Node) *graph.Node { return nodes.Exponential(x) }},
 	{name: "rrelu_eval", f: func(x, _ *graph.Node) *graph.Node {
-		return nodes.RReLU(x, nodes.RReLULower, nodes.RReLUUpper, false, 1)
+		return nodes.RReLU(x, nodes.RReLULower, nodes.RReLUUpper, false, 1, nil)
 	}},
 	{name: "rrelu_train", f: func(x, _ *graph.Node) *graph.Node {
-		return nodes.RReLU(x, nodes.RReLULower, nodes.RReLUUpper, true, 1)
+		return nodes.RReLU(x, nodes.RReLULower, nodes.RReLUUpper, true, 1, x.Graph().Scalar(0))
 	}},
 	{name: "prelu", f: nodes.PReLU, alpha: true},
 }

@@ -53,7 +53,7 @@ var actGoldenOps = map[string]actGoldenOp{
 		if !ok1 || !ok2 {
 			return nil, "params.lower or params.upper missing"
 		}
-		return nodes.RReLU(in["x"], lo, hi, false, 0), ""
+		return nodes.RReLU(in["x"], lo, hi, false, 0, nil), ""
 	},
 	"rrelu_train": func(_ golden.Case, in map[string]*graph.Node) (*graph.Node, string) {
 		if in["slopes"] == nil {

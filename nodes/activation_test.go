@@ -190,7 +190,7 @@ func TestActivationKinks(t *testing.T) {
 		{"hard_sigmoid", nodes.HardSigmoid, 3, 0},
 		{"hard_sigmoid", nodes.HardSigmoid, 0, 1.0 / 6},
 		{"rrelu/eval", func(x *graph.Node) *graph.Node {
-			return nodes.RReLU(x, nodes.RReLULower, nodes.RReLUUpper, false, 1)
+			return nodes.RReLU(x, nodes.RReLULower, nodes.RReLUUpper, false, 1, nil)
 		}, 0, 11.0 / 48}, // (1/8 + 1/3)/2 = 11/48
 		{"prelu/0.25", func(x *graph.Node) *graph.Node { return nodes.PReLU(x, x.Graph().Scalar(0.25)) }, negZero, 0.25},
 		{"slopes/0.15", func(x *graph.Node) *graph.Node {
@@ -263,7 +263,7 @@ var actGradCases = []actGradCase{
 	{"silu", nodes.SiLU, nil},
 	{"softplus", nodes.Softplus, nil},
 	{"exponential", nodes.Exponential, nil},
-	{"rrelu_eval", func(x *graph.Node) *graph.Node { return nodes.RReLU(x, 0.1, 0.3, false, 0) }, []float64{0}},
+	{"rrelu_eval", func(x *graph.Node) *graph.Node { return nodes.RReLU(x, 0.1, 0.3, false, 0, nil) }, []float64{0}},
 }
 
 var actGradShapes = [][]int{{7}, {3, 4}, {2, 3, 4}}
@@ -284,14 +284,6 @@ func actFeeds(dt graph.DType, vals ...testutil.Value) vm.Feeds {
 		feeds[v.Name] = testutil.Tensor(dt, v.Shape, v.Data)
 	}
 	return feeds
-}
-
-// actMachine compiles fetches and returns a machine for them.
-func actMachine(t *testing.T, g *graph.Graph, fetches ...*graph.Node) *vm.Machine {
-	t.Helper()
-	p, err := compile.Compile(g, fetches, compile.Options{})
-	require.NoError(t, err)
-	return vm.NewMachine(p, vm.NewStore())
 }
 
 // actCheck runs autodiff.Check (float64, its default step 1e-6 and
@@ -442,10 +434,54 @@ func TestLeakyReLUWithSlopes(t *testing.T) {
 	assert.Contains(t, err.Error(), "leaky_relu_slopes")
 }
 
-// TestRReLUTraining checks training-mode RReLU: slopes in [lower, upper),
-// fresh on every run, reproducible from the seed and the run count (across
-// machines and thread counts), and used by the backward pass of the same
-// run.
+// rreluStep is one training step of RReLU: the slopes drawn, the output
+// and the gradient for x.
+type rreluStep struct{ slopes, y, gx []float64 }
+
+// rreluStore returns a store holding the step counter "step" of dtype dt at
+// the given value (as a checkpoint would restore it).
+func rreluStore(t *testing.T, dt graph.DType, step float64) *vm.Store {
+	t.Helper()
+	s := vm.NewStore()
+	require.NoError(t, s.SetFloat64s("step", graph.Shape{}, dt, []float64{step}))
+	return s
+}
+
+// rreluMachine compiles a training-mode RReLU in [lower, upper) with the
+// given seed on a [Batch, cols] input, its slopes drawn from the scalar
+// variable "step", which the program advances (Assign of NextCount) after
+// each step as a model's training program does, and returns a function
+// that runs one step on store with input x.
+func rreluMachine(t *testing.T, dt graph.DType, lower, upper float64, seed uint64, cols int, x []float64, store *vm.Store) func() rreluStep {
+	t.Helper()
+	g := graph.New(dt)
+	xn := g.Input("x", graph.Shape{graph.Batch, cols})
+	step := g.Variable("step", graph.Shape{}, graph.NonTrainable())
+	y := nodes.RReLU(xn, lower, upper, true, seed, step)
+	require.Equal(t, "leaky_relu_slopes", y.Op().Name())
+	slopes := y.Input(1)
+	require.Equal(t, "rrelu_slopes", slopes.Op().Name())
+	gx, err := autodiff.GradWith(y, []*graph.Node{xn}, autodiff.Options{Seed: nodes.BroadcastLike(g.Scalar(actUpstream), y)})
+	require.NoError(t, err)
+	next := nodes.Assign(step, nodes.NextCount(step))
+	p, err := compile.Compile(g, []*graph.Node{slopes, y, gx[0], next}, compile.Options{})
+	require.NoError(t, err)
+	m := vm.NewMachine(p, store)
+	feeds := actFeeds(dt, testutil.Value{Name: "x", Shape: []int{len(x) / cols, cols}, Data: x})
+	return func() rreluStep {
+		out, err := m.Run(feeds)
+		require.NoError(t, err)
+		return rreluStep{testutil.Float64s(out[0]), testutil.Float64s(out[1]), testutil.Float64s(out[2])}
+	}
+}
+
+// TestRReLUTraining checks training-mode RReLU: slopes in [lower, upper)
+// with the moments of the uniform distribution, used by the backward pass
+// of the same step, fresh on every step, and a function of the seed and the
+// step counter in the store only: another program, another machine, one
+// thread or several, a run resumed from a restored counter, all draw the
+// same slopes for the same counter value, and float32 draws the float64
+// slopes rounded.
 func TestRReLUTraining(t *testing.T) {
 	const lower, upper = 0.1, 0.3
 	const rows, cols = 40, 250 // 10000 elements: three blocks of draws
@@ -454,36 +490,18 @@ func TestRReLUTraining(t *testing.T) {
 	for i := range x {
 		x[i] = float64(i%7) - 4 // −4 … 2: negatives, zeros and positives
 	}
-	type result struct{ slopes, y, gx []float64 }
-	build := func(dt graph.DType, seed uint64) (func() result, func() result) {
-		g := graph.New(dt)
-		xn := g.Input("x", graph.Shape{graph.Batch, cols})
-		y := nodes.RReLU(xn, lower, upper, true, seed)
-		require.Equal(t, "leaky_relu_slopes", y.Op().Name())
-		slopes := y.Input(1)
-		require.Equal(t, "rrelu_slopes", slopes.Op().Name())
-		gx, err := autodiff.GradWith(y, []*graph.Node{xn}, autodiff.Options{Seed: nodes.BroadcastLike(g.Scalar(actUpstream), y)})
-		require.NoError(t, err)
-		feeds := actFeeds(dt, testutil.Value{Name: "x", Shape: []int{rows, cols}, Data: x})
-		machine := func() func() result {
-			m := actMachine(t, g, slopes, y, gx[0])
-			return func() result {
-				out, err := m.Run(feeds)
-				require.NoError(t, err)
-				return result{testutil.Float64s(out[0]), testutil.Float64s(out[1]), testutil.Float64s(out[2])}
-			}
-		}
-		return machine(), machine()
-	}
+	first := map[graph.DType][]float64{} // the slopes of step 1, per dtype
 	for _, dt := range actDTypes {
 		t.Run(dt.String(), func(t *testing.T) {
 			lo, hi := lower, upper
 			if dt == graph.Float32 {
 				lo, hi = float64(float32(lower)), float64(float32(upper))
 			}
-			runA, runB := build(dt, 42)
+			storeA := rreluStore(t, dt, 0)
+			runA := rreluMachine(t, dt, lower, upper, 42, cols, x, storeA)
 			a1, a2 := runA(), runA()
-			for _, r := range []result{a1, a2} {
+			first[dt] = a1.slopes
+			for _, r := range []rreluStep{a1, a2} {
 				sum, sq := 0.0, 0.0
 				for i, s := range r.slopes {
 					require.True(t, s >= lo && s <= hi, "slope[%d] = %v outside [%v, %v]", i, s, lo, hi)
@@ -493,7 +511,7 @@ func TestRReLUTraining(t *testing.T) {
 						require.Equal(t, x[i], r.y[i], "RReLU(%v)", x[i])
 						require.Equal(t, float64(actUpstream), r.gx[i], "RReLU'(%v)", x[i])
 					} else {
-						// the slope drawn in this run, for the value and the gradient (x = 0 included)
+						// the slope drawn in this step, for the value and the gradient (x = 0 included)
 						want := float64(float32(s * x[i]))
 						if dt == graph.Float64 {
 							want = s * x[i]
@@ -514,23 +532,31 @@ func TestRReLUTraining(t *testing.T) {
 					differ++
 				}
 			}
-			assert.Greater(t, differ, n*99/100, "two runs of one machine draw fresh slopes")
+			assert.Greater(t, differ, n*99/100, "two steps draw fresh slopes")
+			step, err := storeA.Float64s("step")
+			require.NoError(t, err)
+			assert.Equal(t, []float64{2}, step, "the counter after two steps")
 
-			// the same seed and run count give the same slopes on another
-			// machine, in another program, with one thread or several
-			b1 := runB()
-			assert.Equal(t, a1.slopes, b1.slopes, "run 1 of a second machine")
-			assert.Equal(t, a2.slopes, runB().slopes, "run 2 of a second machine")
-			var c1 result
+			// the same seed and counter give the same slopes in another
+			// program on another machine and store
+			runB := rreluMachine(t, dt, lower, upper, 42, cols, x, rreluStore(t, dt, 0))
+			assert.Equal(t, a1.slopes, runB().slopes, "step 1 of a second program")
+			assert.Equal(t, a2.slopes, runB().slopes, "step 2 of a second program")
+
+			// resuming from a checkpoint taken after step 1 (the counter
+			// restored to 1) in a new program on one thread draws step 2
 			func() {
 				defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
-				c, _ := build(dt, 42)
-				c1 = c()
+				runC := rreluMachine(t, dt, lower, upper, 42, cols, x, rreluStore(t, dt, 1))
+				assert.Equal(t, a2.slopes, runC().slopes, "step 2 resumed in a new program on one thread")
 			}()
-			assert.Equal(t, a1.slopes, c1.slopes, "run 1 of a new program on one thread")
 
-			d, _ := build(dt, 43)
-			d1 := d()
+			// the machine keeps no state: the counter set back gives the
+			// slopes of that step again
+			require.NoError(t, storeA.SetFloat64s("step", graph.Shape{}, dt, []float64{0}))
+			assert.Equal(t, a1.slopes, runA().slopes, "step 1 again after resetting the counter")
+
+			d1 := rreluMachine(t, dt, lower, upper, 43, cols, x, rreluStore(t, dt, 0))()
 			same := 0
 			for i := range d1.slopes {
 				if d1.slopes[i] == a1.slopes[i] {
@@ -539,6 +565,14 @@ func TestRReLUTraining(t *testing.T) {
 			}
 			assert.Less(t, same, n/100, "another seed draws other slopes")
 		})
+	}
+	// both dtypes draw the same numbers, rounded once to their own
+	if s64, s32 := first[graph.Float64], first[graph.Float32]; len(s64) == n && len(s32) == n {
+		for i := range s64 {
+			if float64(float32(s64[i])) != s32[i] {
+				t.Fatalf("slope[%d]: float32 %v, float64 %v rounded %v", i, s32[i], s64[i], float32(s64[i]))
+			}
+		}
 	}
 }
 
@@ -549,7 +583,7 @@ func TestRReLUInference(t *testing.T) {
 	for _, dt := range actDTypes {
 		t.Run(dt.String(), func(t *testing.T) {
 			build := func(x *graph.Node) *graph.Node {
-				y := nodes.RReLU(x, nodes.RReLULower, nodes.RReLUUpper, false, 5)
+				y := nodes.RReLU(x, nodes.RReLULower, nodes.RReLUUpper, false, 5, nil)
 				require.Equal(t, "leaky_relu[alpha=0.22916666666666666]", graph.OpString(y.Op()))
 				return y
 			}
@@ -646,11 +680,13 @@ func TestActivationErrors(t *testing.T) {
 		{"leaky NaN", func(x, _ *graph.Node) *graph.Node { return nodes.LeakyReLU(x, nan) }, graph.ErrArg, "alpha NaN"},
 		{"leaky Inf", func(x, _ *graph.Node) *graph.Node { return nodes.LeakyReLU(x, inf) }, graph.ErrArg, "alpha +Inf"},
 		{"elu negative", func(x, _ *graph.Node) *graph.Node { return nodes.ELU(x, -1) }, graph.ErrArg, "elu: alpha -1: want a finite value ≥ 0"},
-		{"rrelu lower above upper", func(x, _ *graph.Node) *graph.Node { return nodes.RReLU(x, 0.5, 0.2, true, 1) }, graph.ErrArg, "rrelu: lower bound 0.5 above upper bound 0.2"},
-		{"rrelu eval lower above upper", func(x, _ *graph.Node) *graph.Node { return nodes.RReLU(x, 0.5, 0.2, false, 1) }, graph.ErrArg, `graph: rrelu "rrelu": rrelu: lower bound 0.5 above upper bound 0.2`},
-		{"rrelu negative", func(x, _ *graph.Node) *graph.Node { return nodes.RReLU(x, -0.1, 0.2, true, 1) }, graph.ErrArg, "want 0 ≤ lower ≤ upper ≤ 1"},
-		{"rrelu above 1", func(x, _ *graph.Node) *graph.Node { return nodes.RReLU(x, 0.1, 1.5, false, 1) }, graph.ErrArg, "want 0 ≤ lower ≤ upper ≤ 1"},
-		{"rrelu NaN", func(x, _ *graph.Node) *graph.Node { return nodes.RReLUSlopes(x, nan, 0.2, 1) }, graph.ErrArg, "NaN"},
+		{"rrelu lower above upper", func(x, _ *graph.Node) *graph.Node { return nodes.RReLU(x, 0.5, 0.2, true, 1, x.Graph().Scalar(0)) }, graph.ErrArg, "rrelu: lower bound 0.5 above upper bound 0.2"},
+		{"rrelu eval lower above upper", func(x, _ *graph.Node) *graph.Node { return nodes.RReLU(x, 0.5, 0.2, false, 1, nil) }, graph.ErrArg, `graph: rrelu "rrelu": rrelu: lower bound 0.5 above upper bound 0.2`},
+		{"rrelu negative", func(x, _ *graph.Node) *graph.Node { return nodes.RReLU(x, -0.1, 0.2, true, 1, x.Graph().Scalar(0)) }, graph.ErrArg, "want 0 ≤ lower ≤ upper ≤ 1"},
+		{"rrelu above 1", func(x, _ *graph.Node) *graph.Node { return nodes.RReLU(x, 0.1, 1.5, false, 1, nil) }, graph.ErrArg, "want 0 ≤ lower ≤ upper ≤ 1"},
+		{"rrelu NaN", func(x, _ *graph.Node) *graph.Node { return nodes.RReLUSlopes(x, nan, 0.2, 1, x.Graph().Scalar(0)) }, graph.ErrArg, "NaN"},
+		{"rrelu nil counter", func(x, _ *graph.Node) *graph.Node { return nodes.RReLU(x, 0.1, 0.2, true, 1, nil) }, graph.ErrNil, "rrelu_slopes: nil counter"},
+		{"rrelu counter not scalar", func(x, a *graph.Node) *graph.Node { return nodes.RReLUSlopes(x, 0.1, 0.2, 1, a) }, graph.ErrShape, "rrelu_slopes: the counter must be a scalar, got shape [4]"},
 		{"prelu alpha too long", func(x, a *graph.Node) *graph.Node { return nodes.PReLU(x, a) }, graph.ErrShape, "alpha of shape [4] does not broadcast to the input's shape [B,5]"},
 		{"prelu alpha enlarges x", func(x, _ *graph.Node) *graph.Node {
 			return nodes.PReLU(x, x.Graph().Constant(graph.Shape{2, 1, 5}, 0.1))
@@ -687,7 +723,7 @@ func TestActivationShapes(t *testing.T) {
 		assert.Equal(t, graph.Shape{graph.Batch, 2, 3}, y.Shape(), name)
 	}
 	assert.Equal(t, graph.Shape{graph.Batch, 2, 3}, nodes.PReLU(x, g.Input("a", graph.Shape{2, 1})).Shape())
-	assert.Equal(t, graph.Shape{graph.Batch, 2, 3}, nodes.RReLU(x, 0.1, 0.2, true, 0).Shape())
+	assert.Equal(t, graph.Shape{graph.Batch, 2, 3}, nodes.RReLU(x, 0.1, 0.2, true, 0, g.Scalar(0)).Shape())
 	require.NoError(t, g.Err())
 	assert.Same(t, x, nodes.Linear(x))
 	assert.Nil(t, nodes.ReLU(nil))
@@ -714,7 +750,7 @@ func TestActivationAttrs(t *testing.T) {
 	assert.Equal(t, "leaky_relu[alpha=0.01]", graph.OpString(nodes.LeakyReLU(x, nodes.TorchLeakyReLUAlpha).Op()))
 	assert.Equal(t, "leaky_relu[alpha=0.3]", graph.OpString(nodes.LeakyReLU(x, nodes.KerasLeakyReLUAlpha).Op()))
 	assert.Equal(t, "rrelu_slopes[lower=0.125 upper=0.3333333333333333 seed=9]",
-		graph.OpString(nodes.RReLUSlopes(x, nodes.RReLULower, nodes.RReLUUpper, 9).Op()))
+		graph.OpString(nodes.RReLUSlopes(x, nodes.RReLULower, nodes.RReLUUpper, 9, g.Scalar(0)).Op()))
 	gs, err := autodiff.GradWith(nodes.ELU(x, 0.5), []*graph.Node{x}, autodiff.Options{Seed: x})
 	require.NoError(t, err)
 	assert.Equal(t, "elu_grad[alpha=0.5]", graph.OpString(gs[0].Op()), "the gradient is one op")

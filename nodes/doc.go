@@ -44,14 +44,17 @@
 //     SigmoidCrossEntropyWithLogits, MSE, MAE, Huber and their per-example
 //     and per-element forms; cross-entropies from probabilities.
 //   - Dropout (dropout.go): DropoutWithMask, AlphaDropoutWithMask and the
-//     seeded mask op.
+//     mask they take, DropoutMask.
+//   - Random draws (random.go): RReLUSlopes and DropoutMask draw from a
+//     seed and a step counter held in the store (NextCount advances it),
+//     so a resumed run draws what the original would have.
 //   - Encoding and selection (onehot.go, argmax.go): OneHot, ArgMax.
 //   - Gradient control (stopgrad.go): StopGradient, ZerosLike, OnesLike.
 //   - State (assign.go): Assign, which writes a variable when the program
 //     runs (moving statistics, optimizer updates).
 //   - Fused ops (fused.go, fused_bn.go): made only by the compiler, never by
-//     model code: dense + bias + activation, element-wise chains, BatchNorm
-//     + activation forward and backward.
+//     model code: dense with bias and activation, element-wise chains,
+//     BatchNorm with its activation, forward and backward.
 //
 // # One file per family
 //

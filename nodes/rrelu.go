@@ -12,18 +12,18 @@ import (
 // The randomized leaky ReLU (SEMANTICS §1.3). At inference it is a leaky
 // ReLU with the fixed slope (lower+upper)/2. In training it is
 // LeakyReLUWithSlopes fed by an op, RReLUSlopes, that draws a fresh slope
-// per element from U(lower, upper) on every run: since the gradient reads
+// per element from U(lower, upper) on every step: since the gradient reads
 // the same slopes node, the backward pass uses exactly the slopes the
 // forward pass drew.
 //
-// Where the random state lives: in the bound kernel of the rrelu_slopes op,
-// that is in the vm.Machine that runs it (one bound instance per batch size
-// the machine has seen). The draws of a run are a function of the op's seed
-// and of how many times that instance has run before, nothing else: two
-// machines built from the same program give the same slopes on their n-th
-// runs, whatever the number of threads. Give each RReLU of a model its own
-// seed (layers derive one from the model seed and the layer's name), or two
-// of the same shape draw the same slopes.
+// Where the random state lives: in the store, not in the op. RReLUSlopes
+// takes a scalar counter node (a model's "rng/counter" variable, which the
+// training program advances after every step) and derives its draws from
+// its seed, the counter's value and the element's block (see random.go).
+// A rebuilt program or a run resumed from a checkpoint therefore draws the
+// same slopes as the original run, whatever the number of threads. Give
+// each RReLU of a model its own seed (layers derive one from the model seed
+// and the layer's name), or two of the same shape draw the same slopes.
 
 // PyTorch's defaults for the bounds of RReLU's slopes
 // (torch.nn.RReLU(lower=1/8, upper=1/3)); Keras has no RReLU. The slope at
@@ -35,38 +35,44 @@ const (
 
 // RReLU returns the randomized leaky ReLU of x with slopes in
 // [lower, upper]. With training false it is LeakyReLU(x, (lower+upper)/2),
-// deterministic. With training true it is
-// LeakyReLUWithSlopes(x, RReLUSlopes(x, lower, upper, seed)): a slope per
-// element drawn from U(lower, upper), fresh on every run of the program,
-// from a stream determined by seed and the run count (see RReLUSlopes); the
-// gradient uses the slopes drawn in the same run and gives them none. The
-// bounds must satisfy 0 ≤ lower ≤ upper ≤ 1, or an error is recorded.
-// RReLULower and RReLUUpper are PyTorch's defaults.
-func RReLU(x *graph.Node, lower, upper float64, training bool, seed uint64) *graph.Node {
+// deterministic; seed and counter are not used and counter may be nil.
+// With training true it is
+// LeakyReLUWithSlopes(x, RReLUSlopes(x, lower, upper, seed, counter)): a
+// slope per element drawn from U(lower, upper), fresh for every value of the
+// scalar counter (see RReLUSlopes); the gradient uses the slopes drawn in
+// the same run and gives them none. The bounds must satisfy
+// 0 ≤ lower ≤ upper ≤ 1, or an error is recorded. RReLULower and RReLUUpper
+// are PyTorch's defaults.
+func RReLU(x *graph.Node, lower, upper float64, training bool, seed uint64, counter *graph.Node) *graph.Node {
 	if err := checkRReLU(lower, upper); err != nil {
 		return fail(failOp("rrelu"), []*graph.Node{x}, graph.ErrArg, "%v", err)
 	}
 	if !training {
 		return LeakyReLU(x, (lower+upper)/2)
 	}
-	return LeakyReLUWithSlopes(x, RReLUSlopes(x, lower, upper, seed))
+	return LeakyReLUWithSlopes(x, RReLUSlopes(x, lower, upper, seed, counter))
 }
 
 // RReLUSlopes returns, shaped like x, slopes drawn independently from the
-// uniform distribution on [lower, upper): new ones each time the program
-// runs. Only x's shape is used. The draws of a run depend only on seed and
-// on how many times the machine's bound kernel has run before (the kernel
-// keeps that count: the random state lives in the vm.Machine, one count per
-// batch size it has seen); the elements are drawn in fixed blocks of 4096,
-// each from its own PCG stream, so the bits do not depend on the number of
-// threads. The slopes are constants for autodiff. The bounds must satisfy
-// 0 ≤ lower ≤ upper ≤ 1, or an error is recorded.
-func RReLUSlopes(x *graph.Node, lower, upper float64, seed uint64) *graph.Node {
+// uniform distribution on [lower, upper). Only x's shape is used. counter is
+// a scalar node, in a model the variable "rng/counter" that the training
+// program advances after each step: the draws of a run are a function of
+// seed and of the counter's value, nothing else (no state is kept in the
+// machine), so each step draws new slopes and a program rebuilt or resumed
+// from a checkpoint draws the same ones as the original. The elements are
+// drawn in fixed blocks of 4096, each from its own PCG stream, so the bits
+// do not depend on the number of threads. The slopes are constants for
+// autodiff. The bounds must satisfy 0 ≤ lower ≤ upper ≤ 1, and counter must
+// be a scalar of x's graph, or an error is recorded.
+func RReLUSlopes(x *graph.Node, lower, upper float64, seed uint64, counter *graph.Node) *graph.Node {
 	op := rreluSlopesOp{lower: lower, upper: upper, seed: seed}
 	if err := checkRReLU(lower, upper); err != nil {
-		return fail(op, []*graph.Node{x}, graph.ErrArg, "%v", err)
+		return fail(op, []*graph.Node{x, counter}, graph.ErrArg, "%v", err)
 	}
-	return add(op, x)
+	if counter == nil {
+		return fail(op, []*graph.Node{x}, graph.ErrNil, "rrelu_slopes: nil counter: training draws need the step counter (layers.Context.RNGCounter)")
+	}
+	return add(op, x, counter)
 }
 
 func checkRReLU(lower, upper float64) error {
@@ -93,7 +99,10 @@ func (op rreluSlopesOp) Attrs() string {
 }
 
 func (rreluSlopesOp) InferShape(in []graph.Shape) (graph.Shape, error) {
-	return sameShape("rrelu_slopes", in)
+	if err := checkCounter("rrelu_slopes", in); err != nil {
+		return nil, err
+	}
+	return in[0], nil
 }
 
 // NoGradient says that the slopes are constants for autodiff.
@@ -101,55 +110,23 @@ func (rreluSlopesOp) NoGradient() string {
 	return "RReLU's slopes are random draws, constants for autodiff"
 }
 
-// Stateful reports that the op's bound kernel keeps state from run to run
-// (its run count), so that its value changes between runs with the same
-// inputs: a compiler pass must not fold it into a constant.
+// Stateful reports that the op draws random numbers: a compiler pass must
+// not merge, fold or hoist it.
 func (rreluSlopesOp) Stateful() bool { return true }
 
 func (op rreluSlopesOp) Bind32(a *kernel.Args[float32]) func() { return bindRReLUSlopes(op, a) }
 func (op rreluSlopesOp) Bind64(a *kernel.Args[float64]) func() { return bindRReLUSlopes(op, a) }
 
-// rreluBlock is the number of slopes drawn from one PCG stream: the unit of
-// work handed to the pool, fixed so that the bits do not depend on the
-// thread count.
-const rreluBlock = 4096
-
 func bindRReLUSlopes[T kernel.Float](op rreluSlopesOp, a *kernel.Args[T]) func() {
-	d := a.Dst[0]
-	n := len(d)
-	blocks := (n + rreluBlock - 1) / rreluBlock
-	streams := make([]rand.PCG, blocks)
 	lower, upper := op.lower, op.upper
 	width := upper - lower
-	seedKey := splitMix64(op.seed)
-	var runs uint64 // how many times this kernel has run: its state
-	var key uint64  // the current run's stream key
-	body := func(lo, hi int) {
-		for b := lo; b < hi; b++ {
-			p := &streams[b]
-			p.Seed(key, splitMix64(uint64(b)+1))
-			blk := d[b*rreluBlock : min(n, (b+1)*rreluBlock)]
-			for i := range blk {
-				s := lower + width*(float64(p.Uint64()>>11)*0x1p-53)
-				if s > upper { // rounding of lower + width·u
-					s = upper
-				}
-				blk[i] = T(s)
+	return bindDraws(a.Dst[0], a.Src[1], op.seed, saltRReLU, func(p *rand.PCG, blk []T) {
+		for i := range blk {
+			s := lower + width*uniform53(p)
+			if s > upper { // rounding of lower + width·u
+				s = upper
 			}
+			blk[i] = T(s)
 		}
-	}
-	return func() {
-		key = splitMix64(seedKey ^ runs)
-		runs++
-		kernel.For(blocks, 1, body)
-	}
-}
-
-// splitMix64 is the finalizer of the SplitMix64 generator: a bijection of
-// uint64 that scatters nearby inputs, used to derive the stream keys.
-func splitMix64(z uint64) uint64 {
-	z += 0x9e3779b97f4a7c15
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
-	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
-	return z ^ (z >> 31)
+	})
 }
