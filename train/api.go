@@ -37,9 +37,9 @@ const (
 type Optimizer interface {
 	// Name is the Keras name ("adam").
 	Name() string
-	// LearningRate is the initial learning rate (the optimizer's default
-	// when the config leaves it zero).
-	LearningRate() float64
+	// InitialRate is the initial learning rate: the config's LearningRate,
+	// or the optimizer's default when it is zero.
+	InitialRate() float64
 	// Apply returns the Assign nodes that update every parameter, and any
 	// slot variables (velocity, moments) it needs, given the gradients.
 	// Slots are non-trainable variables created in the graph under

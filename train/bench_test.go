@@ -41,7 +41,7 @@ func BenchmarkFitEpoch(b *testing.B) {
 		y := tensor.New(tensor.WithShape(n), tensor.WithBacking(ys))
 		m := NewModel(refmodels.ModelB())
 		m.Seed(42)
-		if err := m.Compile(Config{Loss: SparseCategoricalCrossentropy{FromLogits: true}, Optimizer: SGD{LR: 0.01}}); err != nil {
+		if err := m.Compile(Config{Loss: SparseCategoricalCrossentropy{FromLogits: true}, Optimizer: SGD{LearningRate: 0.01}}); err != nil {
 			b.Fatal(err)
 		}
 		ctx := context.Background()

@@ -177,7 +177,7 @@ func TestLearningRateScheduler(t *testing.T) {
 
 func TestReduceLROnPlateau(t *testing.T) {
 	x, y := blobs(100, 16)
-	m := blobModel(t, 1, SGD{LR: 0.1})
+	m := blobModel(t, 1, SGD{LearningRate: 0.1})
 	// a MinDelta no epoch can beat: every epoch after the first is a plateau
 	c := &ReduceLROnPlateau{Monitor: "loss", Plateau: ReduceOnPlateau{Factor: 0.5, Patience: 1, MinDelta: 1e9}}
 	_, err := m.Fit(context.Background(), x, y, FitOptions{Epochs: 4, Callbacks: []Callback{c}})

@@ -84,7 +84,7 @@ func TestClipInOptimizer(t *testing.T) {
 		{train.Clip{ClipValue: 3.5}, []float64{1 - 3, 1 - 3.5}},
 		{train.Clip{GlobalClipNorm: 2.5}, []float64{1 - 1.5, 1 - 2}},
 	} {
-		r := newOptRig(t, train.SGD{LR: 1, Clip: tc.clip}, []float64{1, 1})
+		r := newOptRig(t, train.SGD{LearningRate: 1, Clip: tc.clip}, []float64{1, 1})
 		r.step([]float64{3, 4})
 		optClose(t, "w", r.get("dense/kernel"), tc.want, 1e-15)
 	}

@@ -21,7 +21,7 @@
 //	fmt.Print(model.Summary())
 //	err := model.Compile(train.Config{
 //		Loss:      train.SparseCategoricalCrossentropy{FromLogits: true},
-//		Optimizer: train.Nadam{LR: 1e-3},
+//		Optimizer: train.Nadam{LearningRate: 1e-3},
 //		Metrics:   []string{"accuracy"},
 //	})
 //	hist, err := model.Fit(ctx, xTrain, yTrain, train.FitOptions{

@@ -39,7 +39,7 @@ func Example() {
 	model.Seed(42)
 	err := model.Compile(train.Config{
 		Loss:      train.SparseCategoricalCrossentropy{FromLogits: true},
-		Optimizer: train.Adam{LR: 0.01},
+		Optimizer: train.Adam{LearningRate: 0.01},
 		Metrics:   []string{"accuracy"},
 	})
 	if err != nil {

@@ -112,7 +112,7 @@ func TestFitEpochLossIsExampleWeighted(t *testing.T) {
 	// modes agree for a model without BatchNorm or Dropout), whatever the
 	// batch size, the last batch being short included.
 	x, y := blobs(100, 5)
-	m := blobModel(t, 3, SGD{LR: 1e-30})
+	m := blobModel(t, 3, SGD{LearningRate: 1e-30})
 	ev, err := m.Evaluate(x, y)
 	require.NoError(t, err)
 	for _, bs := range []int{1, 7, 32, 100} {
@@ -322,7 +322,7 @@ func TestFitFloat64(t *testing.T) {
 	x, y := conv(x32), conv(y32)
 	m := NewSequential(layers.Input(2), layers.Dense(8, layers.DenseOptions{Activation: "tanh"}), layers.Dense(2, layers.DenseOptions{}))
 	m.Seed(1)
-	require.NoError(t, m.Compile(Config{Loss: SparseCategoricalCrossentropy{FromLogits: true}, Optimizer: Adam{LR: 0.05}, Metrics: []string{"accuracy"}, DType: graph.Float64}))
+	require.NoError(t, m.Compile(Config{Loss: SparseCategoricalCrossentropy{FromLogits: true}, Optimizer: Adam{LearningRate: 0.05}, Metrics: []string{"accuracy"}, DType: graph.Float64}))
 	assert.Equal(t, graph.Float64, m.DType())
 	h, err := m.Fit(context.Background(), x, y, FitOptions{Epochs: 5, BatchSize: 16})
 	require.NoError(t, err)

@@ -100,26 +100,26 @@ func goldenOptimizer(c golden.Case) (train.Optimizer, error) {
 	}
 	switch name {
 	case "sgd":
-		return train.SGD{LR: lr}, nil
+		return train.SGD{LearningRate: lr}, nil
 	case "sgd_momentum":
-		return train.SGD{LR: lr, Momentum: num("momentum", 0)}, nil
+		return train.SGD{LearningRate: lr, Momentum: num("momentum", 0)}, nil
 	case "sgd_nesterov":
-		return train.SGD{LR: lr, Momentum: num("momentum", 0), Nesterov: true}, nil
+		return train.SGD{LearningRate: lr, Momentum: num("momentum", 0), Nesterov: true}, nil
 	case "adam":
 		b1, b2 := betas()
-		return train.Adam{LR: lr, Beta1: b1, Beta2: b2, Epsilon: num("eps", 1e-8)}, nil
+		return train.Adam{LearningRate: lr, Beta1: b1, Beta2: b2, Epsilon: num("eps", 1e-8)}, nil
 	case "adamw":
 		b1, b2 := betas()
-		return train.AdamW{LR: lr, Beta1: b1, Beta2: b2, Epsilon: num("eps", 1e-8), WeightDecay: num("weight_decay", 0.01)}, nil
+		return train.AdamW{LearningRate: lr, Beta1: b1, Beta2: b2, Epsilon: num("eps", 1e-8), WeightDecay: num("weight_decay", 0.01)}, nil
 	case "nadam":
 		b1, b2 := betas()
-		return train.Nadam{LR: lr, Beta1: b1, Beta2: b2, Epsilon: num("eps", 1e-8), MomentumDecay: num("momentum_decay", 4e-3), Torch: true}, nil
+		return train.Nadam{LearningRate: lr, Beta1: b1, Beta2: b2, Epsilon: num("eps", 1e-8), MomentumDecay: num("momentum_decay", 4e-3), Torch: true}, nil
 	case "rmsprop":
 		centered, _ := c.Params["centered"].(bool)
-		return train.RMSprop{LR: lr, Rho: num("alpha", 0.99), Epsilon: num("eps", 1e-8), Momentum: num("momentum", 0), Centered: centered, Torch: true}, nil
+		return train.RMSprop{LearningRate: lr, Rho: num("alpha", 0.99), Epsilon: num("eps", 1e-8), Momentum: num("momentum", 0), Centered: centered, Torch: true}, nil
 	case "adagrad":
 		acc := num("initial_accumulator_value", 0)
-		return train.Adagrad{LR: lr, InitialAccumulatorValue: acc, Epsilon: num("eps", 1e-10), LRDecay: num("lr_decay", 0), Torch: true}, nil
+		return train.Adagrad{LearningRate: lr, InitialAccumulatorValue: acc, Epsilon: num("eps", 1e-10), LRDecay: num("lr_decay", 0), Torch: true}, nil
 	}
 	return nil, fmt.Errorf("unknown optimizer %q", name)
 }
@@ -249,7 +249,7 @@ func goldenTrajectory(t *testing.T, c golden.Case) {
 	g := gm.g
 	grads, err := autodiff.Grad(gm.loss, gm.params...)
 	require.NoError(t, err)
-	s, inc := train.NewStep(g, opt.LearningRate())
+	s, inc := train.NewStep(g, opt.InitialRate())
 	ups, err := opt.Apply(s, gm.params, grads)
 	require.NoError(t, err)
 	fetches := append([]*graph.Node{gm.loss}, grads...)
@@ -337,14 +337,14 @@ func TestGoldenOptimizerDispatch(t *testing.T) {
 		want   train.Optimizer
 		err    string
 	}{
-		{map[string]any{"optimizer": "sgd", "lr": 0.1}, train.SGD{LR: 0.1}, ""},
-		{map[string]any{"optimizer": "sgd_momentum", "lr": 0.1, "momentum": 0.9}, train.SGD{LR: 0.1, Momentum: 0.9}, ""},
-		{map[string]any{"optimizer": "sgd_nesterov", "lr": 0.1, "momentum": 0.8}, train.SGD{LR: 0.1, Momentum: 0.8, Nesterov: true}, ""},
-		{map[string]any{"optimizer": "adam", "lr": 0.01, "betas": []any{0.8, 0.99}}, train.Adam{LR: 0.01, Beta1: 0.8, Beta2: 0.99, Epsilon: 1e-8}, ""},
-		{map[string]any{"optimizer": "adamw", "lr": 0.01, "weight_decay": 0.1, "eps": 1e-6}, train.AdamW{LR: 0.01, Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-6, WeightDecay: 0.1}, ""},
-		{map[string]any{"optimizer": "rmsprop", "lr": 0.01, "centered": true}, train.RMSprop{LR: 0.01, Rho: 0.99, Epsilon: 1e-8, Centered: true, Torch: true}, ""},
-		{map[string]any{"optimizer": "adagrad", "lr": 0.01}, train.Adagrad{LR: 0.01, Epsilon: 1e-10, Torch: true}, ""},
-		{map[string]any{"optimizer": "nadam", "lr": 0.002}, train.Nadam{LR: 0.002, Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-8, MomentumDecay: 4e-3, Torch: true}, ""},
+		{map[string]any{"optimizer": "sgd", "lr": 0.1}, train.SGD{LearningRate: 0.1}, ""},
+		{map[string]any{"optimizer": "sgd_momentum", "lr": 0.1, "momentum": 0.9}, train.SGD{LearningRate: 0.1, Momentum: 0.9}, ""},
+		{map[string]any{"optimizer": "sgd_nesterov", "lr": 0.1, "momentum": 0.8}, train.SGD{LearningRate: 0.1, Momentum: 0.8, Nesterov: true}, ""},
+		{map[string]any{"optimizer": "adam", "lr": 0.01, "betas": []any{0.8, 0.99}}, train.Adam{LearningRate: 0.01, Beta1: 0.8, Beta2: 0.99, Epsilon: 1e-8}, ""},
+		{map[string]any{"optimizer": "adamw", "lr": 0.01, "weight_decay": 0.1, "eps": 1e-6}, train.AdamW{LearningRate: 0.01, Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-6, WeightDecay: 0.1}, ""},
+		{map[string]any{"optimizer": "rmsprop", "lr": 0.01, "centered": true}, train.RMSprop{LearningRate: 0.01, Rho: 0.99, Epsilon: 1e-8, Centered: true, Torch: true}, ""},
+		{map[string]any{"optimizer": "adagrad", "lr": 0.01}, train.Adagrad{LearningRate: 0.01, Epsilon: 1e-10, Torch: true}, ""},
+		{map[string]any{"optimizer": "nadam", "lr": 0.002}, train.Nadam{LearningRate: 0.002, Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-8, MomentumDecay: 4e-3, Torch: true}, ""},
 		{map[string]any{"optimizer": "lion", "lr": 0.1}, nil, `unknown optimizer "lion"`},
 		{map[string]any{"optimizer": "sgd"}, nil, "no params.lr"},
 		{map[string]any{"optimizer": "sgd", "lr": 0.1, "weight_decay": 0.01}, nil, "weight_decay"},

@@ -179,7 +179,7 @@ func (m *Model) Compile(cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("train: compile: gradients: %w", err)
 	}
-	step, counters := NewStep(g, cfg.Optimizer.LearningRate())
+	step, counters := NewStep(g, cfg.Optimizer.InitialRate())
 	updates, err := cfg.Optimizer.Apply(step, params, grads)
 	if err != nil {
 		return fmt.Errorf("train: compile: optimizer %s: %w", cfg.Optimizer.Name(), err)

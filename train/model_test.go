@@ -42,7 +42,7 @@ func blobModel(t testing.TB, seed uint64, opt Optimizer, extra ...layers.Layer) 
 	m := NewSequential(ls...)
 	m.Seed(seed)
 	if opt == nil {
-		opt = Adam{LR: 0.01}
+		opt = Adam{LearningRate: 0.01}
 	}
 	require.NoError(t, m.Compile(Config{
 		Loss:      SparseCategoricalCrossentropy{FromLogits: true},
@@ -122,7 +122,7 @@ func TestCompileErrors(t *testing.T) {
 		{"no input", NewSequential(layers.Dense(2, layers.DenseOptions{})), Config{Loss: MeanSquaredError{}}, "no input shape"},
 		{"nil layer", NewSequential(layers.Input(2), nil), Config{Loss: MeanSquaredError{}}, "layer 0 is nil"},
 		{"no trainable", NewSequential(layers.Input(2), layers.Activation("relu")), Config{Loss: MeanSquaredError{}}, "no trainable variables"},
-		{"bad optimizer", dense(), Config{Loss: MeanSquaredError{}, Optimizer: SGD{LR: -1}}, "learning rate"},
+		{"bad optimizer", dense(), Config{Loss: MeanSquaredError{}, Optimizer: SGD{LearningRate: -1}}, "learning rate"},
 		{"nil model", NewModel(nil), Config{Loss: MeanSquaredError{}}, "nil"},
 	}
 	for _, tc := range cases {
@@ -143,7 +143,7 @@ func TestCompileKeepsWeightsResetsOptimizer(t *testing.T) {
 	require.NoError(t, err)
 	w := weightValues(t, m)
 	require.Equal(t, 2, iterations(t, m))
-	require.NoError(t, m.Compile(Config{Loss: SparseCategoricalCrossentropy{FromLogits: true}, Optimizer: SGD{LR: 0.5}}))
+	require.NoError(t, m.Compile(Config{Loss: SparseCategoricalCrossentropy{FromLogits: true}, Optimizer: SGD{LearningRate: 0.5}}))
 	assert.Equal(t, w, weightValues(t, m), "weights kept")
 	assert.Equal(t, 0, iterations(t, m), "a new optimizer")
 	assert.InDelta(t, 0.5, m.LearningRate(), 1e-7)

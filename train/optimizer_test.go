@@ -44,7 +44,7 @@ func newOptRigOf(t *testing.T, dt graph.DType, opt train.Optimizer, w0 []float64
 	var w *graph.Node
 	g.WithScope("dense", func() { w = g.Variable("kernel", graph.Shape{n}) })
 	grad := g.Input("grad", graph.Shape{n})
-	s, inc := train.NewStep(g, opt.LearningRate())
+	s, inc := train.NewStep(g, opt.InitialRate())
 	ups, err := opt.Apply(s, []*graph.Node{w}, []*graph.Node{grad})
 	require.NoError(t, err)
 	prog, err := compile.Compile(g, append(ups, inc...), compile.Options{})
@@ -151,7 +151,7 @@ func TestSGDMomentumByHand(t *testing.T) {
 		want     []float64
 	}{{false, []float64{0.95, 0.88}}, {true, []float64{0.905, 0.817}}} {
 		t.Run(fmt.Sprintf("nesterov=%v", tc.nesterov), func(t *testing.T) {
-			r := newOptRig(t, train.SGD{LR: 0.1, Momentum: 0.9, Nesterov: tc.nesterov}, []float64{1})
+			r := newOptRig(t, train.SGD{LearningRate: 0.1, Momentum: 0.9, Nesterov: tc.nesterov}, []float64{1})
 			for i, g := range []float64{0.5, 0.25} {
 				r.step([]float64{g})
 				optClose(t, fmt.Sprintf("w after step %d", i+1), r.get("dense/kernel"), []float64{tc.want[i]}, optTol)
@@ -164,7 +164,7 @@ func TestSGDMomentumByHand(t *testing.T) {
 // TestAdamFirstStepByHand: at t = 1 the bias-corrected moments are g and
 // g², so w₁ = w₀ − η·g/(|g| + ε) whatever β₁ and β₂ are.
 func TestAdamFirstStepByHand(t *testing.T) {
-	r := newOptRig(t, train.Adam{LR: 0.01}, []float64{1, -1})
+	r := newOptRig(t, train.Adam{LearningRate: 0.01}, []float64{1, -1})
 	r.step([]float64{0.5, -2})
 	optClose(t, "w", r.get("dense/kernel"), []float64{1 - 0.01*0.5/(0.5+1e-8), -1 + 0.01*2/(2+1e-8)}, optTol)
 	optClose(t, "m", r.get("optimizer/dense/kernel/m"), []float64{0.1 * 0.5, 0.1 * -2}, optTol)
@@ -371,25 +371,25 @@ func optCases() []struct {
 		opt  train.Optimizer
 		ref  optRef
 	}{
-		{"sgd", train.SGD{LR: 0.1}, &refSGD{}},
-		{"sgd_momentum", train.SGD{LR: 0.1, Momentum: 0.9}, &refSGD{mu: 0.9}},
-		{"sgd_nesterov", train.SGD{LR: 0.1, Momentum: 0.8, Nesterov: true}, &refSGD{mu: 0.8, nesterov: true}},
-		{"sgd_keras_momentum", train.SGD{LR: 0.1, Momentum: 0.9, Keras: true}, &refSGD{mu: 0.9, keras: true}},
-		{"sgd_keras_nesterov", train.SGD{LR: 0.1, Momentum: 0.8, Nesterov: true, Keras: true}, &refSGD{mu: 0.8, nesterov: true, keras: true}},
-		{"adagrad_keras", train.Adagrad{LR: 0.1}, &refAdagrad{acc0: 0.1, eps: 1e-7}},
-		{"adagrad_torch", train.Adagrad{LR: 0.1, Torch: true, LRDecay: 0.5}, &refAdagrad{eps: 1e-10, torch: true, decay: 0.5}},
-		{"rmsprop_keras", train.RMSprop{LR: 0.1}, &refRMSprop{rho: 0.9, eps: 1e-7}},
-		{"rmsprop_keras_momentum_centered", train.RMSprop{LR: 0.1, Momentum: 0.5, Centered: true, Epsilon: 1e-3}, &refRMSprop{rho: 0.9, mu: 0.5, eps: 1e-3, centered: true}},
-		{"rmsprop_torch", train.RMSprop{LR: 0.1, Torch: true}, &refRMSprop{rho: 0.99, eps: 1e-8, torch: true}},
-		{"rmsprop_torch_momentum_centered", train.RMSprop{LR: 0.1, Torch: true, Momentum: 0.5, Centered: true, Rho: 0.8}, &refRMSprop{rho: 0.8, mu: 0.5, eps: 1e-8, torch: true, centered: true}},
-		{"adam", train.Adam{LR: 0.1}, &refAdam{b1: 0.9, b2: 0.999, eps: 1e-8}},
+		{"sgd", train.SGD{LearningRate: 0.1}, &refSGD{}},
+		{"sgd_momentum", train.SGD{LearningRate: 0.1, Momentum: 0.9}, &refSGD{mu: 0.9}},
+		{"sgd_nesterov", train.SGD{LearningRate: 0.1, Momentum: 0.8, Nesterov: true}, &refSGD{mu: 0.8, nesterov: true}},
+		{"sgd_keras_momentum", train.SGD{LearningRate: 0.1, Momentum: 0.9, Keras: true}, &refSGD{mu: 0.9, keras: true}},
+		{"sgd_keras_nesterov", train.SGD{LearningRate: 0.1, Momentum: 0.8, Nesterov: true, Keras: true}, &refSGD{mu: 0.8, nesterov: true, keras: true}},
+		{"adagrad_keras", train.Adagrad{LearningRate: 0.1}, &refAdagrad{acc0: 0.1, eps: 1e-7}},
+		{"adagrad_torch", train.Adagrad{LearningRate: 0.1, Torch: true, LRDecay: 0.5}, &refAdagrad{eps: 1e-10, torch: true, decay: 0.5}},
+		{"rmsprop_keras", train.RMSprop{LearningRate: 0.1}, &refRMSprop{rho: 0.9, eps: 1e-7}},
+		{"rmsprop_keras_momentum_centered", train.RMSprop{LearningRate: 0.1, Momentum: 0.5, Centered: true, Epsilon: 1e-3}, &refRMSprop{rho: 0.9, mu: 0.5, eps: 1e-3, centered: true}},
+		{"rmsprop_torch", train.RMSprop{LearningRate: 0.1, Torch: true}, &refRMSprop{rho: 0.99, eps: 1e-8, torch: true}},
+		{"rmsprop_torch_momentum_centered", train.RMSprop{LearningRate: 0.1, Torch: true, Momentum: 0.5, Centered: true, Rho: 0.8}, &refRMSprop{rho: 0.8, mu: 0.5, eps: 1e-8, torch: true, centered: true}},
+		{"adam", train.Adam{LearningRate: 0.1}, &refAdam{b1: 0.9, b2: 0.999, eps: 1e-8}},
 		// ε large enough to matter, so that the two forms differ
-		{"adam_eps", train.Adam{LR: 0.1, Beta1: 0.5, Beta2: 0.75, Epsilon: 0.1}, &refAdam{b1: 0.5, b2: 0.75, eps: 0.1}},
-		{"adam_keras_eps", train.Adam{LR: 0.1, Beta1: 0.5, Beta2: 0.75, Epsilon: 0.1, Keras: true}, &refAdam{b1: 0.5, b2: 0.75, eps: 0.1, keras: true}},
-		{"adamw", train.AdamW{LR: 0.1}, &refAdam{b1: 0.9, b2: 0.999, eps: 1e-8, wd: 0.01}},
-		{"adamw_wd", train.AdamW{LR: 0.1, WeightDecay: 0.5}, &refAdam{b1: 0.9, b2: 0.999, eps: 1e-8, wd: 0.5}},
-		{"nadam", train.Nadam{LR: 0.1}, &refNadam{b1: 0.9, b2: 0.999, eps: 1e-7, psi: 1}},
-		{"nadam_torch", train.Nadam{LR: 0.1, Torch: true}, &refNadam{b1: 0.9, b2: 0.999, eps: 1e-8, psi: 0.004}},
+		{"adam_eps", train.Adam{LearningRate: 0.1, Beta1: 0.5, Beta2: 0.75, Epsilon: 0.1}, &refAdam{b1: 0.5, b2: 0.75, eps: 0.1}},
+		{"adam_keras_eps", train.Adam{LearningRate: 0.1, Beta1: 0.5, Beta2: 0.75, Epsilon: 0.1, Keras: true}, &refAdam{b1: 0.5, b2: 0.75, eps: 0.1, keras: true}},
+		{"adamw", train.AdamW{LearningRate: 0.1}, &refAdam{b1: 0.9, b2: 0.999, eps: 1e-8, wd: 0.01}},
+		{"adamw_wd", train.AdamW{LearningRate: 0.1, WeightDecay: 0.5}, &refAdam{b1: 0.9, b2: 0.999, eps: 1e-8, wd: 0.5}},
+		{"nadam", train.Nadam{LearningRate: 0.1}, &refNadam{b1: 0.9, b2: 0.999, eps: 1e-7, psi: 1}},
+		{"nadam_torch", train.Nadam{LearningRate: 0.1, Torch: true}, &refNadam{b1: 0.9, b2: 0.999, eps: 1e-8, psi: 0.004}},
 	}
 }
 
@@ -403,7 +403,7 @@ func TestOptimizerStepsByHand(t *testing.T) {
 			w0 := []float64{1, -0.5}
 			r := newOptRig(t, tc.opt, w0)
 			want := w0
-			lr := tc.opt.LearningRate()
+			lr := tc.opt.InitialRate()
 			for i, g := range optGrads {
 				if i == 2 {
 					lr /= 2
@@ -432,7 +432,7 @@ func TestOptimizerFloat32(t *testing.T) {
 			want := w0
 			for i, g := range optGrads {
 				r.step(g)
-				want = tc.ref.step(i+1, tc.opt.LearningRate(), want, g)
+				want = tc.ref.step(i+1, tc.opt.InitialRate(), want, g)
 			}
 			optClose(t, "w after 3 steps", r.get("dense/kernel"), want, 0x1p-17)
 		})
@@ -449,7 +449,7 @@ func TestSGDFormsDiffer(t *testing.T) {
 		keras bool
 		want  []float64
 	}{{false, []float64{-1, -4}}, {true, []float64{-1, -3.5}}} {
-		r := newOptRig(t, train.SGD{LR: 1, Momentum: 0.5, Keras: tc.keras}, []float64{0})
+		r := newOptRig(t, train.SGD{LearningRate: 1, Momentum: 0.5, Keras: tc.keras}, []float64{0})
 		for i, lr := range []float64{1, 2} {
 			r.setRate(lr)
 			r.step([]float64{1})
@@ -484,9 +484,9 @@ func TestOptimizerDefaults(t *testing.T) {
 		{train.AdamW{}, "adamw", 0.001},
 		{train.Nadam{}, "nadam", 0.001},
 		{train.Nadam{Torch: true}, "nadam", 0.002},
-		{train.Adam{LR: 0.5}, "adam", 0.5},
+		{train.Adam{LearningRate: 0.5}, "adam", 0.5},
 	} {
-		if got := tc.opt.LearningRate(); got != tc.lr {
+		if got := tc.opt.InitialRate(); got != tc.lr {
 			t.Errorf("%#v.LearningRate() = %v, want %v", tc.opt, got, tc.lr)
 		}
 		if got := tc.opt.Name(); got != tc.name {
@@ -544,8 +544,8 @@ func TestOptimizerInvalid(t *testing.T) {
 		opt  train.Optimizer
 		want string
 	}{
-		{train.SGD{LR: -1}, "learning rate -1"},
-		{train.SGD{LR: nan}, "learning rate NaN"},
+		{train.SGD{LearningRate: -1}, "learning rate -1"},
+		{train.SGD{LearningRate: nan}, "learning rate NaN"},
 		{train.SGD{Momentum: 1}, "momentum 1"},
 		{train.SGD{Momentum: -0.1}, "momentum -0.1"},
 		{train.Adagrad{Epsilon: -1}, "epsilon -1"},
@@ -557,7 +557,7 @@ func TestOptimizerInvalid(t *testing.T) {
 		{train.Adam{Beta1: 1}, "beta1 1"},
 		{train.Adam{Beta2: -0.5}, "beta2 -0.5"},
 		{train.Adam{Epsilon: -1}, "epsilon -1"},
-		{train.Adam{LR: math.Inf(1)}, "learning rate +Inf"},
+		{train.Adam{LearningRate: math.Inf(1)}, "learning rate +Inf"},
 		{train.AdamW{WeightDecay: -0.1}, "weight decay -0.1"},
 		{train.AdamW{Beta1: 2}, "beta1 2"},
 		{train.Nadam{Beta2: 1}, "beta2 1"},
@@ -637,10 +637,10 @@ func TestOptimizerConverges(t *testing.T) {
 		decay train.Schedule // nil: constant rate
 		tol   float64
 	}{
-		{"sgd", train.SGD{LR: 0.04}, 300, nil, 1e-9},
-		{"sgd_momentum", train.SGD{LR: 0.01, Momentum: 0.9}, 500, nil, 1e-8},
-		{"sgd_nesterov", train.SGD{LR: 0.01, Momentum: 0.9, Nesterov: true}, 300, nil, 1e-8},
-		{"adagrad", train.Adagrad{LR: 1}, 500, nil, 1e-12},
+		{"sgd", train.SGD{LearningRate: 0.04}, 300, nil, 1e-9},
+		{"sgd_momentum", train.SGD{LearningRate: 0.01, Momentum: 0.9}, 500, nil, 1e-8},
+		{"sgd_nesterov", train.SGD{LearningRate: 0.01, Momentum: 0.9, Nesterov: true}, 300, nil, 1e-8},
+		{"adagrad", train.Adagrad{LearningRate: 1}, 500, nil, 1e-12},
 		{"rmsprop", train.RMSprop{}, 400, train.ExponentialDecay{InitialRate: 0.1, DecaySteps: 50, DecayRate: 0.5}, 1e-6},
 		{"adam", train.Adam{}, 400, train.ExponentialDecay{InitialRate: 0.3, DecaySteps: 50, DecayRate: 0.5}, 1e-5},
 		{"adamw", train.AdamW{WeightDecay: 1e-4}, 400, train.ExponentialDecay{InitialRate: 0.3, DecaySteps: 50, DecayRate: 0.5}, 2e-3},
@@ -652,7 +652,7 @@ func TestOptimizerConverges(t *testing.T) {
 			loss := nodes.Sum(nodes.Mul(g.Constant(graph.Shape{2}, optQuadratic.a...), nodes.Square(nodes.Sub(w, g.Constant(graph.Shape{2}, optQuadratic.c...)))), false)
 			grads, err := autodiff.Grad(loss, w)
 			require.NoError(t, err)
-			s, inc := train.NewStep(g, tc.opt.LearningRate())
+			s, inc := train.NewStep(g, tc.opt.InitialRate())
 			ups, err := tc.opt.Apply(s, []*graph.Node{w}, grads)
 			require.NoError(t, err)
 			prog, err := compile.Compile(g, append(append([]*graph.Node{loss}, ups...), inc...), compile.Options{})

@@ -21,7 +21,7 @@ import (
 // where its default is not 0 (β₁ = 0 in Adam, for example): use a tiny
 // value instead.
 //
-// The LR fields hold the initial learning rate, which Model passes to
+// The LearningRate fields hold the initial learning rate, which Model passes to
 // NewStep; schedules then change it in the store. (The field cannot be
 // called LearningRate: Optimizer's method of that name returns it with
 // its default applied.)
@@ -43,8 +43,8 @@ import (
 // The default learning rate is Keras's 0.01 (PyTorch has none). The slot
 // is "optimizer/<param>/momentum", created only when Momentum > 0.
 type SGD struct {
-	// LR is the initial learning rate; 0 means 0.01.
-	LR float64
+	// LearningRate is the initial learning rate; 0 means 0.01.
+	LearningRate float64
 	// Momentum μ in [0, 1); 0 is plain SGD.
 	Momentum float64
 	// Nesterov selects Nesterov momentum (with Momentum 0 it changes
@@ -58,11 +58,11 @@ type SGD struct {
 // Name returns "sgd".
 func (SGD) Name() string { return "sgd" }
 
-// LearningRate returns LR, or 0.01 when LR is 0.
-func (o SGD) LearningRate() float64 { return optOrDefault(o.LR, 0.01) }
+// InitialRate returns LearningRate, or 0.01 when LearningRate is 0.
+func (o SGD) InitialRate() float64 { return optOrDefault(o.LearningRate, 0.01) }
 
 func (o SGD) validate() error {
-	if err := optCheckRate("sgd", o.LR); err != nil {
+	if err := optCheckRate("sgd", o.LearningRate); err != nil {
 		return err
 	}
 	return optCheckUnit("sgd", "momentum", o.Momentum)
@@ -113,8 +113,8 @@ func (o SGD) Apply(s *Step, params, grads []*graph.Node) ([]*graph.Node, error) 
 // LRDecay is PyTorch's lr_decay, in either form: the step uses
 // η/(1 + (t−1)·LRDecay). The slot is "optimizer/<param>/accumulator".
 type Adagrad struct {
-	// LR is the initial learning rate; 0 means 0.001 (Torch: 0.01).
-	LR float64
+	// LearningRate is the initial learning rate; 0 means 0.001 (Torch: 0.01).
+	LearningRate float64
 	// InitialAccumulatorValue is the accumulator's starting value, ≥ 0;
 	// 0 means 0.1 (Torch: 0, PyTorch's default).
 	InitialAccumulatorValue float64
@@ -130,12 +130,12 @@ type Adagrad struct {
 // Name returns "adagrad".
 func (Adagrad) Name() string { return "adagrad" }
 
-// LearningRate returns LR, or the default when LR is 0.
-func (o Adagrad) LearningRate() float64 {
+// InitialRate returns LearningRate, or the default when LearningRate is 0.
+func (o Adagrad) InitialRate() float64 {
 	if o.Torch {
-		return optOrDefault(o.LR, 0.01)
+		return optOrDefault(o.LearningRate, 0.01)
 	}
-	return optOrDefault(o.LR, 0.001)
+	return optOrDefault(o.LearningRate, 0.001)
 }
 
 // Apply implements Optimizer.
@@ -144,7 +144,7 @@ func (o Adagrad) Apply(s *Step, params, grads []*graph.Node) ([]*graph.Node, err
 	if o.Torch {
 		eps, acc0 = optOrDefault(o.Epsilon, 1e-10), o.InitialAccumulatorValue
 	}
-	if err := optCheckRate("adagrad", o.LR); err != nil {
+	if err := optCheckRate("adagrad", o.LearningRate); err != nil {
 		return nil, err
 	}
 	if err := optCheckEpsilon("adagrad", eps); err != nil {
@@ -200,8 +200,8 @@ func (o Adagrad) Apply(s *Step, params, grads []*graph.Node) ([]*graph.Node, err
 // "optimizer/<param>/velocity", and "momentum" and "average_gradient"
 // when used.
 type RMSprop struct {
-	// LR is the initial learning rate; 0 means 0.001 (Torch: 0.01).
-	LR float64
+	// LearningRate is the initial learning rate; 0 means 0.001 (Torch: 0.01).
+	LearningRate float64
 	// Rho ρ in [0, 1) (PyTorch's alpha); 0 means 0.9 (Torch: 0.99).
 	Rho float64
 	// Momentum μ in [0, 1); 0 means none.
@@ -219,12 +219,12 @@ type RMSprop struct {
 // Name returns "rmsprop".
 func (RMSprop) Name() string { return "rmsprop" }
 
-// LearningRate returns LR, or the default when LR is 0.
-func (o RMSprop) LearningRate() float64 {
+// InitialRate returns LearningRate, or the default when LearningRate is 0.
+func (o RMSprop) InitialRate() float64 {
 	if o.Torch {
-		return optOrDefault(o.LR, 0.01)
+		return optOrDefault(o.LearningRate, 0.01)
 	}
-	return optOrDefault(o.LR, 0.001)
+	return optOrDefault(o.LearningRate, 0.001)
 }
 
 // Apply implements Optimizer.
@@ -233,7 +233,7 @@ func (o RMSprop) Apply(s *Step, params, grads []*graph.Node) ([]*graph.Node, err
 	if o.Torch {
 		rho, eps = optOrDefault(o.Rho, 0.99), optOrDefault(o.Epsilon, 1e-8)
 	}
-	if err := optCheckRate("rmsprop", o.LR); err != nil {
+	if err := optCheckRate("rmsprop", o.LearningRate); err != nil {
 		return nil, err
 	}
 	if err := optCheckUnit("rmsprop", "rho", rho); err != nil {
@@ -301,8 +301,8 @@ func (o RMSprop) Apply(s *Step, params, grads []*graph.Node) ([]*graph.Node, err
 //
 // Slots: "optimizer/<param>/m" and "optimizer/<param>/v".
 type Adam struct {
-	// LR is the initial learning rate; 0 means 0.001.
-	LR float64
+	// LearningRate is the initial learning rate; 0 means 0.001.
+	LearningRate float64
 	// Beta1 β₁ in [0, 1); 0 means 0.9.
 	Beta1 float64
 	// Beta2 β₂ in [0, 1); 0 means 0.999.
@@ -317,12 +317,12 @@ type Adam struct {
 // Name returns "adam".
 func (Adam) Name() string { return "adam" }
 
-// LearningRate returns LR, or 0.001 when LR is 0.
-func (o Adam) LearningRate() float64 { return optOrDefault(o.LR, 0.001) }
+// InitialRate returns LearningRate, or 0.001 when LearningRate is 0.
+func (o Adam) InitialRate() float64 { return optOrDefault(o.LearningRate, 0.001) }
 
 // Apply implements Optimizer.
 func (o Adam) Apply(s *Step, params, grads []*graph.Node) ([]*graph.Node, error) {
-	return adamConfig{name: "adam", lr: o.LR, b1: o.Beta1, b2: o.Beta2, eps: o.Epsilon, keras: o.Keras, clip: o.Clip}.apply(s, params, grads)
+	return adamConfig{name: "adam", lr: o.LearningRate, b1: o.Beta1, b2: o.Beta2, eps: o.Epsilon, keras: o.Keras, clip: o.Clip}.apply(s, params, grads)
 }
 
 // AdamW is Adam with decoupled weight decay (Loshchilov and Hutter), in
@@ -339,8 +339,8 @@ func (o Adam) Apply(s *Step, params, grads []*graph.Node) ([]*graph.Node, error)
 //
 // Slots: "optimizer/<param>/m" and "optimizer/<param>/v".
 type AdamW struct {
-	// LR is the initial learning rate; 0 means 0.001.
-	LR float64
+	// LearningRate is the initial learning rate; 0 means 0.001.
+	LearningRate float64
 	// Beta1 β₁ in [0, 1); 0 means 0.9.
 	Beta1 float64
 	// Beta2 β₂ in [0, 1); 0 means 0.999.
@@ -357,12 +357,12 @@ type AdamW struct {
 // Name returns "adamw".
 func (AdamW) Name() string { return "adamw" }
 
-// LearningRate returns LR, or 0.001 when LR is 0.
-func (o AdamW) LearningRate() float64 { return optOrDefault(o.LR, 0.001) }
+// InitialRate returns LearningRate, or 0.001 when LearningRate is 0.
+func (o AdamW) InitialRate() float64 { return optOrDefault(o.LearningRate, 0.001) }
 
 // Apply implements Optimizer.
 func (o AdamW) Apply(s *Step, params, grads []*graph.Node) ([]*graph.Node, error) {
-	return adamConfig{name: "adamw", lr: o.LR, b1: o.Beta1, b2: o.Beta2, eps: o.Epsilon, wd: optOrDefault(o.WeightDecay, 0.01), keras: o.Keras, clip: o.Clip}.apply(s, params, grads)
+	return adamConfig{name: "adamw", lr: o.LearningRate, b1: o.Beta1, b2: o.Beta2, eps: o.Epsilon, wd: optOrDefault(o.WeightDecay, 0.01), keras: o.Keras, clip: o.Clip}.apply(s, params, grads)
 }
 
 // adamConfig is what Adam and AdamW share.
@@ -454,8 +454,8 @@ func (a adamConfig) apply(s *Step, params, grads []*graph.Node) ([]*graph.Node, 
 // product Πₜ is the scalar "optimizer/u_product" (starting at 1), shared
 // by all parameters.
 type Nadam struct {
-	// LR is the initial learning rate; 0 means 0.001 (Torch: 0.002).
-	LR float64
+	// LearningRate is the initial learning rate; 0 means 0.001 (Torch: 0.002).
+	LearningRate float64
 	// Beta1 β₁ in [0, 1); 0 means 0.9.
 	Beta1 float64
 	// Beta2 β₂ in [0, 1); 0 means 0.999.
@@ -473,12 +473,12 @@ type Nadam struct {
 // Name returns "nadam".
 func (Nadam) Name() string { return "nadam" }
 
-// LearningRate returns LR, or the default when LR is 0.
-func (o Nadam) LearningRate() float64 {
+// InitialRate returns LearningRate, or the default when LearningRate is 0.
+func (o Nadam) InitialRate() float64 {
 	if o.Torch {
-		return optOrDefault(o.LR, 0.002)
+		return optOrDefault(o.LearningRate, 0.002)
 	}
-	return optOrDefault(o.LR, 0.001)
+	return optOrDefault(o.LearningRate, 0.001)
 }
 
 // Apply implements Optimizer.
@@ -488,7 +488,7 @@ func (o Nadam) Apply(s *Step, params, grads []*graph.Node) ([]*graph.Node, error
 	if o.Torch {
 		eps, psi = optOrDefault(o.Epsilon, 1e-8), optOrDefault(o.MomentumDecay, 0.004)
 	}
-	if err := optCheckRate("nadam", o.LR); err != nil {
+	if err := optCheckRate("nadam", o.LearningRate); err != nil {
 		return nil, err
 	}
 	if err := optCheckUnit("nadam", "beta1", b1); err != nil {
