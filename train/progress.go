@@ -6,19 +6,18 @@ import (
 	"os"
 	"strconv"
 	"time"
+
+	"golang.org/x/term"
 )
 
-// isTerminal reports whether w is a terminal: an *os.File that is a
-// character device. (golang.org/x/term's IsTerminal asks the tty driver
-// instead, and says no for /dev/null, which this says yes to; the module
-// does not depend on x/term.) A variable so that tests can pretend.
+// isTerminal reports whether w is a terminal (golang.org/x/term asks the
+// tty driver). A variable so that tests can pretend.
 var isTerminal = func(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	if !ok || f == nil {
 		return false
 	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	return term.IsTerminal(int(f.Fd()))
 }
 
 // progressInterval is the shortest time between two redraws of the bar.
