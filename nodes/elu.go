@@ -53,8 +53,23 @@ func ELU(x *graph.Node, alpha float64) *graph.Node {
 // AlphaDropout rather than Dropout.
 func SELU(x *graph.Node) *graph.Node { return add(actOp{kind: actSELU}, x) }
 
-// eluRow computes scale·x for x > 0 and negScale·expm1(x) elsewhere.
+// eluRow computes scale·x for x > 0 and negScale·expm1(x) elsewhere. In
+// float32 it uses kernel.Expm1_32, which is within 2 ulp.
 func eluRow[T kernel.Float](scale, negScale float64) kernel.UnaryRow[T] {
+	if !kernel.Is64[T]() {
+		s, ns := float32(scale), float32(negScale)
+		var f kernel.UnaryRow[float32] = func(d, x []float32) {
+			x = x[:len(d)]
+			for i, z := range x {
+				if z > 0 {
+					d[i] = s * z
+				} else {
+					d[i] = ns * kernel.Expm1_32(z) // also NaN
+				}
+			}
+		}
+		return any(f).(kernel.UnaryRow[T])
+	}
 	return func(d, x []T) {
 		x = x[:len(d)]
 		for i, v := range x {
@@ -68,8 +83,23 @@ func eluRow[T kernel.Float](scale, negScale float64) kernel.UnaryRow[T] {
 	}
 }
 
-// eluGradRow computes g·scale for x > 0 and g·negScale·eˣ elsewhere.
+// eluGradRow computes g·scale for x > 0 and g·negScale·eˣ elsewhere (in
+// float32 with kernel.Exp32).
 func eluGradRow[T kernel.Float](scale, negScale float64) actGradRow[T] {
+	if !kernel.Is64[T]() {
+		s, ns := float32(scale), float32(negScale)
+		var f actGradRow[float32] = func(d, x, g []float32) {
+			x, g = x[:len(d)], g[:len(d)]
+			for i, z := range x {
+				if z > 0 {
+					d[i] = s * g[i]
+				} else {
+					d[i] = ns * kernel.Exp32(z) * g[i]
+				}
+			}
+		}
+		return any(f).(actGradRow[T])
+	}
 	return func(d, x, g []T) {
 		x, g = x[:len(d)], g[:len(d)]
 		for i, v := range x {

@@ -37,6 +37,10 @@ func (sigmoidOp) VJP(n, gy *graph.Node) []*graph.Node {
 // which keeps the tiny (subnormal) results that 1/(1+e⁻ᶻ) flushes to 0.
 // float32 values are computed in float64 and rounded once.
 func sigmoidRow[T kernel.Float](d, x []T) {
+	if !kernel.Is64[T]() {
+		sigmoid32Row(kernel.F32(d), kernel.F32(x))
+		return
+	}
 	x = x[:len(d)]
 	for i, v := range x {
 		z := float64(v)
@@ -70,8 +74,44 @@ func (tanhOp) VJP(n, gy *graph.Node) []*graph.Node {
 }
 
 func tanhRow[T kernel.Float](d, x []T) {
+	if !kernel.Is64[T]() {
+		tanh32Row(kernel.F32(d), kernel.F32(x))
+		return
+	}
 	x = x[:len(d)]
 	for i, v := range x {
 		d[i] = T(math.Tanh(float64(v)))
+	}
+}
+
+// sigmoid32Row is sigmoidRow in float32 with kernel.Exp32: 1/(1+e⁻ᶻ), or
+// eᶻ/(1+eᶻ) in the far negative tail where e⁻ᶻ overflows float32.
+func sigmoid32Row(d, x []float32) {
+	x = x[:len(d)]
+	for i, z := range x {
+		if z >= -80 {
+			d[i] = 1 / (1 + kernel.Exp32(-z))
+		} else {
+			e := kernel.Exp32(z) // also NaN
+			d[i] = e / (1 + e)
+		}
+	}
+}
+
+// tanh32Row is tanhRow in float32: tanh z = t/(t+2) with t = e²ᶻ − 1 taken
+// by kernel.Expm1_32 (no cancellation near 0); ±1 beyond |z| = 9, where
+// float32's tanh is 1 to the last bit.
+func tanh32Row(d, x []float32) {
+	x = x[:len(d)]
+	for i, z := range x {
+		switch {
+		case z > 9:
+			d[i] = 1
+		case z < -9:
+			d[i] = -1
+		default:
+			t := kernel.Expm1_32(2 * z) // also NaN
+			d[i] = t / (t + 2)
+		}
 	}
 }

@@ -29,6 +29,10 @@ func (expOp) Bind64(a *kernel.Args[float64]) func()            { return bindUnar
 func (expOp) VJP(n, gy *graph.Node) []*graph.Node { return []*graph.Node{Mul(gy, n)} }
 
 func expRow[T kernel.Float](d, x []T) {
+	if !kernel.Is64[T]() {
+		kernel.Exp32Row(kernel.F32(d), kernel.F32(x))
+		return
+	}
 	x = x[:len(d)]
 	for i, v := range x {
 		d[i] = T(math.Exp(float64(v)))

@@ -97,6 +97,19 @@ func softmaxRow[T kernel.Float](d, x []T) {
 	x = x[:len(d)]
 	m := rowMax(x)
 	sum := 0.0
+	if !kernel.Is64[T]() {
+		d, x, m := kernel.F32(d), kernel.F32(x), float32(m)
+		for i, v := range x {
+			e := kernel.Exp32(v - m)
+			d[i] = e
+			sum += float64(e)
+		}
+		inv := float32(1 / sum)
+		for i, v := range d {
+			d[i] = v * inv
+		}
+		return
+	}
 	for i, v := range x {
 		e := math.Exp(float64(v) - m)
 		d[i] = T(e)
@@ -113,8 +126,15 @@ func logSoftmaxRow[T kernel.Float](d, x []T) {
 	x = x[:len(d)]
 	m := rowMax(x)
 	sum := 0.0
-	for _, v := range x {
-		sum += math.Exp(float64(v) - m)
+	if !kernel.Is64[T]() {
+		m32 := float32(m)
+		for _, v := range kernel.F32(x) {
+			sum += float64(kernel.Exp32(v - m32))
+		}
+	} else {
+		for _, v := range x {
+			sum += math.Exp(float64(v) - m)
+		}
 	}
 	ls := math.Log(sum)
 	for i, v := range x {
