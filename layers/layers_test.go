@@ -192,3 +192,17 @@ func TestCallBeforeBuild(t *testing.T) {
 		assert.Contains(t, g.Err().Error(), "called before Build")
 	}
 }
+
+// CallEach returns each layer's output, the last one being the model's.
+func TestCallEach(t *testing.T) {
+	m := fashionMLP()
+	g := graph.New(graph.Float32)
+	x := g.Input("x", graph.Shape{graph.Batch, 28, 28})
+	y, outs := m.CallEach(&layers.Context{Graph: g}, x)
+	require.NoError(t, g.Err())
+	require.Len(t, outs, 4)
+	assert.Equal(t, y, outs[3])
+	assert.Equal(t, graph.Shape{graph.Batch, 784}, outs[0].Shape())
+	assert.Equal(t, graph.Shape{graph.Batch, 300}, outs[1].Shape())
+	assert.Equal(t, "dense_1", outs[2].Scope())
+}

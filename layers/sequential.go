@@ -178,11 +178,30 @@ func (m *Sequential) Call(ctx *Context, x *graph.Node) *graph.Node {
 	if err := m.Build(); err != nil {
 		return ctx.Graph.Fail(modelOp{m.name}, []*graph.Node{x}, err)
 	}
+	y, _ := m.callEach(ctx, x)
+	return y
+}
+
+// CallEach is Call that also returns each layer's output node, in order
+// (diagnostics read the activations layer by layer).
+func (m *Sequential) CallEach(ctx *Context, x *graph.Node) (*graph.Node, []*graph.Node) {
+	if ctx == nil || ctx.Graph == nil {
+		return nil, nil
+	}
+	if err := m.Build(); err != nil {
+		return ctx.Graph.Fail(modelOp{m.name}, []*graph.Node{x}, err), nil
+	}
+	return m.callEach(ctx, x)
+}
+
+func (m *Sequential) callEach(ctx *Context, x *graph.Node) (*graph.Node, []*graph.Node) {
 	y := x
+	outs := make([]*graph.Node, 0, len(m.layers))
 	for _, l := range m.layers {
 		ctx.Graph.WithScope(l.Name(), func() { y = l.Call(ctx, y) })
+		outs = append(outs, y)
 	}
-	return y
+	return y, outs
 }
 
 // Emitted is a model emitted into a graph: the input node "x", the output,
