@@ -309,8 +309,7 @@ func (in *Inspector) program(withGrads bool) (*program, error) {
 	return p, nil
 }
 
-// compile emits the model layer by layer, as layers.Sequential.Call does,
-// keeping every layer's output, adds the loss and the gradients when asked,
+// compile emits the model keeping every layer's output (CallEach), adds the loss and the gradients when asked,
 // creates the variables the store lacks and compiles the fetches.
 func (in *Inspector) compile(withGrads bool) (*program, error) {
 	g := graph.New(in.dtype)
@@ -321,12 +320,7 @@ func (in *Inspector) compile(withGrads bool) (*program, error) {
 	}
 	ctx := &layers.Context{Graph: g, Mode: mode, Seed: in.seq.RandomSeed()}
 	n := len(in.ls)
-	outs := make([]*graph.Node, n)
-	h := x
-	for i, l := range in.ls {
-		g.WithScope(l.Name(), func() { h = l.Call(ctx, h) })
-		outs[i] = h
-	}
+	h, outs := in.seq.CallEach(ctx, x)
 	if err := g.Err(); err != nil {
 		return nil, fmt.Errorf("diagnostics: %w", err)
 	}

@@ -209,12 +209,12 @@ func buildNet(cfg config, init, act string) (*net, error) {
 	h := g.Input("x", model.InputShape())
 	ctx := &layers.Context{Graph: g, Mode: layers.Inference, Seed: cfg.Seed}
 	var pre, post []*graph.Node
-	for _, l := range model.Layers() {
-		g.WithScope(l.Name(), func() { h = l.Call(ctx, h) })
+	h, outs := model.CallEach(ctx, h)
+	for i, l := range model.Layers() {
 		if _, isDense := l.(*layers.DenseLayer); isDense {
-			pre = append(pre, h)
+			pre = append(pre, outs[i])
 		} else {
-			post = append(post, h)
+			post = append(post, outs[i])
 		}
 	}
 	// L = Σ a_n ⊙ R: R is the upstream gradient of the output.
