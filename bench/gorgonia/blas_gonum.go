@@ -1,0 +1,5 @@
+//go:build !openblas
+
+package gorgonia
+
+const backend = "gonum"
