@@ -69,23 +69,53 @@ func (k actKind) transcendental() bool { return k >= actELU }
 type actOp struct {
 	kind  actKind
 	alpha float64
+	// fromY, on the gradient op only, says that its first input is the
+	// activation's output y rather than its input x (see gradFromY).
+	fromY bool
+}
+
+// gradFromY reports whether the kind's derivative is a function of its
+// output: ReLU, ReLU6 and LeakyReLU (α ≥ 0) switch where y does; ELU and
+// SELU have f'(x) = y + negScale for x ≤ 0. Their gradient then reads y,
+// which the backward pass needs anyway, so the compiler need not keep x
+// and the backward computes no exponential. The kink rule holds: y > 0
+// exactly when x > 0.
+func (k actKind) gradFromY() bool {
+	switch k {
+	case actReLU, actReLU6, actLeakyReLU, actELU, actSELU:
+		return true
+	}
+	return false
 }
 
 func (op actOp) Name() string { return actNames[op.kind] }
 
 func (op actOp) Attrs() string {
+	a := ""
 	if op.kind.hasAlpha() {
-		return "alpha=" + sprint(op.alpha)
+		a = "alpha=" + sprint(op.alpha)
 	}
-	return ""
+	if op.fromY {
+		if a != "" {
+			a += " "
+		}
+		a += "of_y"
+	}
+	return a
 }
 
 func (op actOp) InferShape(in []graph.Shape) (graph.Shape, error) { return sameShape(op.Name(), in) }
 func (op actOp) Bind32(a *kernel.Args[float32]) func()            { return bindAct(op, a) }
 func (op actOp) Bind64(a *kernel.Args[float64]) func()            { return bindAct(op, a) }
 
-// VJP: x̄ = ḡ·f'(x), one actGradOp.
+// VJP: x̄ = ḡ·f'(x), one actGradOp, reading y = n where the derivative is
+// a function of it (gradFromY), else x.
 func (op actOp) VJP(n, gy *graph.Node) []*graph.Node {
+	if op.kind.gradFromY() {
+		g := op
+		g.fromY = true
+		return []*graph.Node{add(actGradOp(g), n, gy)}
+	}
 	return []*graph.Node{add(actGradOp(op), n.Input(0), gy)}
 }
 
@@ -146,10 +176,20 @@ func (op actGradOp) Bind32(a *kernel.Args[float32]) func() { return bindActGrad(
 func (op actGradOp) Bind64(a *kernel.Args[float64]) func() { return bindActGrad(op, a) }
 
 // VJP of x̄ = ḡ·f'(x) with upstream ḡ₂: for ḡ it is ḡ₂·f'(x), the same op;
-// for x it is ḡ₂·ḡ·f″(x).
+// for x it is ḡ₂·ḡ·f″(x). When the op reads y instead (fromY), f' as a
+// function of y has derivative 0 for the piecewise-linear kinds and [y ≤ 0]
+// for ELU and SELU (f' = y + negScale there); autodiff carries it on
+// through y to x.
 func (op actGradOp) VJP(n, g2 *graph.Node) []*graph.Node {
 	x, gy := n.Input(0), n.Input(1)
 	dgy := add(op, x, g2)
+	if op.fromY {
+		if op.kind != actELU && op.kind != actSELU {
+			return []*graph.Node{ZerosLike(x), dgy}
+		}
+		zero := x.Graph().Scalar(0)
+		return []*graph.Node{Where(Greater(x, zero), zero, Mul(g2, gy)), dgy}
+	}
 	var dx *graph.Node
 	if f2 := actOp(op).second(x); f2 != nil {
 		dx = Mul(Mul(g2, gy), f2)

@@ -113,6 +113,22 @@ func eluGradRow[T kernel.Float](scale, negScale float64) actGradRow[T] {
 	}
 }
 
+// eluGradYRow computes the same gradient from the output y: g·scale for
+// y > 0 and g·(y + negScale) elsewhere, since negScale·eˣ = y + negScale.
+func eluGradYRow[T kernel.Float](scale, negScale float64) actGradRow[T] {
+	s, ns := T(scale), T(negScale)
+	return func(d, y, g []T) {
+		y, g = y[:len(d)], g[:len(d)]
+		for i, v := range y {
+			if v > 0 {
+				d[i] = s * g[i]
+			} else {
+				d[i] = (v + ns) * g[i]
+			}
+		}
+	}
+}
+
 // eluSecond is the second derivative of eluRow's function: 0 for x > 0 and
 // negScale·eˣ elsewhere.
 func eluSecond(x *graph.Node, negScale float64) *graph.Node {

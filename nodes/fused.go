@@ -391,8 +391,18 @@ func actRow[T kernel.Float](op actOp) kernel.UnaryRow[T] {
 	panic("nodes: activation kernel for unknown kind " + op.Name())
 }
 
-// actGradRowOf returns the gradient row kernel of an activation.
+// actGradRowOf returns the gradient row kernel of an activation: of x, or
+// of y when op.fromY (the piecewise-linear kinds switch at the same places
+// in y as in x, so their rows serve both).
 func actGradRowOf[T kernel.Float](op actGradOp) actGradRow[T] {
+	if op.fromY {
+		switch op.kind {
+		case actELU:
+			return eluGradYRow[T](1, op.alpha)
+		case actSELU:
+			return eluGradYRow[T](SELUScale, SELUScaleAlpha)
+		}
+	}
 	switch op.kind {
 	case actReLU:
 		return reluGradRow[T]
