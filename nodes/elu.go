@@ -120,11 +120,14 @@ func eluGradYRow[T kernel.Float](scale, negScale float64) actGradRow[T] {
 	return func(d, y, g []T) {
 		y, g = y[:len(d)], g[:len(d)]
 		for i, v := range y {
+			// branch-free (the signs of y are random): pick the
+			// derivative by index
+			k := 0
 			if v > 0 {
-				d[i] = s * g[i]
-			} else {
-				d[i] = (v + ns) * g[i]
+				k = 1
 			}
+			pick := [2]T{v + ns, s}
+			d[i] = pick[k] * g[i]
 		}
 	}
 }
