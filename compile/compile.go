@@ -29,6 +29,17 @@ type Options struct {
 	// normal values, or small non-negative integers for programs that
 	// reject those (class labels).
 	VerifyFeeds vm.Feeds
+	// MemoryLimit, when positive, caps in bytes the memory a machine
+	// allocates to run the program at one batch size (the arena of its
+	// plan: inputs, constants, temporaries; variables live in the store).
+	// Compile plans the program for each of Batches (batch size 1 when
+	// Batches is empty) and fails when one needs more, giving the plan's
+	// size; the program keeps the limit (vm.Program.MemoryLimit), so a
+	// machine refuses a larger batch size when it first meets it, with
+	// vm.ErrMemoryLimit, before allocating anything.
+	MemoryLimit int64
+	// Batches are the batch sizes Compile checks against MemoryLimit.
+	Batches []int
 }
 
 // Compile turns the part of g that fetches depend on into a program. It
@@ -51,6 +62,14 @@ func Compile(g *graph.Graph, fetches []*graph.Node, opts Options) (*vm.Program, 
 			return nil, fmt.Errorf("compile: fetch %d (%q) belongs to another graph", i, n.Name())
 		case n.IsPoisoned():
 			return nil, fmt.Errorf("compile: fetch %d is the result of a failed builder call", i)
+		}
+	}
+	if opts.MemoryLimit < 0 {
+		return nil, fmt.Errorf("compile: Options.MemoryLimit is %d", opts.MemoryLimit)
+	}
+	for _, b := range opts.Batches {
+		if b < 0 {
+			return nil, fmt.Errorf("compile: Options.Batches has batch size %d", b)
 		}
 	}
 	for _, d := range opts.Disable {
@@ -81,6 +100,19 @@ func Compile(g *graph.Graph, fetches []*graph.Node, opts Options) (*vm.Program, 
 	prog.Passes = log
 	for _, in := range g.Inputs() {
 		prog.GraphInputs = append(prog.GraphInputs, in.Name())
+	}
+	if opts.MemoryLimit > 0 {
+		prog.MemoryLimit = opts.MemoryLimit
+		batches := opts.Batches
+		if len(batches) == 0 {
+			batches = []int{1}
+		}
+		m := vm.NewMachine(prog, nil)
+		for _, b := range batches {
+			if err := m.CheckBatch(b); err != nil {
+				return nil, fmt.Errorf("compile: Options.MemoryLimit: %w", err)
+			}
+		}
 	}
 	if opts.Verify {
 		if err := verify(g, fetches, opts, prog); err != nil {

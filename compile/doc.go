@@ -67,17 +67,36 @@
 // Every pass changes how a program computes, not what. The passes other
 // than fold-bn and the fuse- passes give the same bits as no pass at all;
 // those four may round differently (Options.Verify checks a program against
-// the same one compiled without them). The test TestPassesKeepValues and the
-// fuzz test FuzzBuildGraph compare programs compiled with every pass, with
-// every pass but the fusions, and with none.
+// the same one compiled without them). Where they do: fuse-dense-act copies
+// the bias into the output and lets the GEMM accumulate onto it, so a
+// pre-activation is b + Σ rather than Σ + b and may round to the
+// neighbouring float; fold-bn multiplies the scale into the kernel
+// (W·s, then the GEMM) instead of scaling the GEMM's result. fuse-bn-act
+// and fuse-elementwise run the same row kernels on the same values in the
+// graph's dtype and give the same bits (package train's
+// TestFitFusionRounding trains with and without each fusing pass and
+// bounds the difference). The test TestPassesKeepValues and the fuzz test
+// FuzzBuildGraph compare programs compiled with every pass, with every pass
+// but the fusions, and with none.
+//
+// # Memory limits
+//
+// Options.MemoryLimit caps, in bytes, the arena a machine allocates to run
+// the program at one batch size. Compile plans the program for each batch
+// size in Options.Batches (or batch size 1) and fails with the plan's size
+// (vm.ErrMemoryLimit) when one exceeds the limit; the program keeps the
+// limit, so a machine refuses a larger batch size when it first meets it.
 //
 // # Fuzzing
 //
-// FuzzBuildGraph turns random bytes into random builder calls, gradients,
-// compilation and runs, and checks that nothing panics:
+// FuzzBuildGraph turns random bytes into random builder calls (the whole
+// catalogue: arithmetic, shapes, reductions, activations, batch
+// normalization, dropout, losses, assignments), gradients, compilation and
+// runs, with the NaN/Inf guard on or off, and checks that nothing panics:
 //
 //	go test ./compile -run XXX -fuzz FuzzBuildGraph -fuzztime 60s
 //
 // Inputs that once crashed are kept in testdata/fuzz/FuzzBuildGraph and run
-// by every go test.
+// by every go test. .ci/run runs every fuzz target of the module for a few
+// seconds, .ci/fuzz-long for 30 seconds or more each.
 package compile

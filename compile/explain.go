@@ -26,6 +26,9 @@ func ExplainBatch(p *vm.Program, batch int) string {
 	if p == nil {
 		return "<nil program>\n"
 	}
+	if err := p.Validate(); err != nil {
+		return fmt.Sprintf("<invalid program: %v>\n", err)
+	}
 	var b strings.Builder
 	dt := p.DType.String()
 	shapes, plan, planErr := p.PlanFor(batch)

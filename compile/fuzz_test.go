@@ -1,6 +1,7 @@
 package compile_test
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -22,7 +23,13 @@ import (
 // when the graph has no error, compiles it and runs it with random feeds of
 // matching shapes and variables in a store. The property: nothing panics;
 // every step either works or returns an error, and what Run returns has the
-// fetched nodes' shapes.
+// fetched nodes' shapes. When the first byte has its high bit set, the
+// extended catalogue is in play too: batch normalization in both modes and
+// its statistics, dropout and alpha dropout with their masks, RReLU, PReLU,
+// the losses, every activation by builder, dense layers and BN followed by
+// an activation (what the fusing passes look for), ArgMax, NextCount and
+// assignments. (Inputs without that bit decode as they did before the
+// extension, so the corpus keeps its meaning.)
 //
 //	go test ./compile -run XXX -fuzz FuzzBuildGraph -fuzztime 60s
 func FuzzBuildGraph(f *testing.F) {
@@ -32,6 +39,10 @@ func FuzzBuildGraph(f *testing.F) {
 		{1, 0, 0, 2, 2, 3, 1, 0, 2, 2, 2, 4, 0, 1, 18, 2, 1, 0},
 		{0, 20, 2, 0, 2, 20, 1, 2, 3, 2, 7, 0, 1, 25, 2, 1, 1, 28, 2},
 		[]byte("tapegrad builds graphs and never panics on user input"),
+		// the extended catalogue (header bit 7), with the guard (bit 6)
+		{0x80, 0, 0, 2, 2, 1, 55, 1, 56, 1, 5, 50, 0, 3, 60, 7, 1},
+		{0xc3, 1, 1, 3, 1, 2, 2, 55, 3, 2, 0, 1, 48, 3, 1, 1, 0, 0, 54, 3, 3, 5},
+		{0x82, 2, 0, 3, 3, 1, 1, 49, 0, 51, 4, 1, 0, 2, 53, 4, 2, 58, 1, 59, 2, 3},
 	} {
 		f.Add(seed)
 	}
@@ -120,6 +131,11 @@ func fuzzGraph(t *testing.T, s *byteSource) {
 	wantGrad := header&2 != 0
 	allowUnused := header&4 != 0
 	batch := 1 + int(header>>3)%3
+	extended := header&0x80 != 0
+	ops := 48
+	if extended {
+		ops = 48 + extendedOps
+	}
 	dataSeed := uint64(s.byte())
 	g := graph.New(dt)
 	var ns []*graph.Node
@@ -161,9 +177,10 @@ func fuzzGraph(t *testing.T, s *byteSource) {
 		}
 		return g.Variable(name(), graph.Shape{a.Shape()[1], 1 + s.intn(4)})
 	}
+	var assigns []*graph.Node // fetched, never used by another op
 	for steps := 0; steps < 40 && !s.done(); steps++ {
 		var n *graph.Node
-		switch op := s.intn(48); op {
+		switch op := s.intn(ops); op {
 		case 0, 1:
 			n = g.Input(name(), s.shape(true))
 		case 2, 3:
@@ -310,9 +327,16 @@ func fuzzGraph(t *testing.T, s *byteSource) {
 		case 46:
 			g.PushScope(fmt.Sprintf("s%d", s.intn(3)))
 			continue
-		default:
+		case 47:
 			g.PopScope()
 			continue
+		default:
+			var isAssign bool
+			n, isAssign = extendedOp(g, s, op-48, pick, other, name)
+			if isAssign {
+				assigns = append(assigns, n)
+				continue
+			}
 		}
 		ns = append(ns, n)
 	}
@@ -344,6 +368,7 @@ func fuzzGraph(t *testing.T, s *byteSource) {
 	if len(ns) > 1 {
 		fetches = append(fetches, ns[len(ns)/2])
 	}
+	fetches = append(fetches, assigns...)
 
 	p, err := compile.Compile(g, fetches, compile.Options{})
 	if gerr := g.Err(); gerr != nil {
@@ -362,16 +387,32 @@ func fuzzGraph(t *testing.T, s *byteSource) {
 	for _, in := range g.Inputs() {
 		feeds[in.Name()] = randomTensor(dt, in.Shape().WithBatch(batch), rng)
 	}
-	store := vm.NewStore()
-	if err := store.Init(g, 7, uniformInit{}); err != nil {
-		t.Fatalf("Store.Init on a graph without error: %v", err)
+	// each program runs on a store of its own, initialized alike, so that
+	// one's assignments do not change what the next one reads
+	newStore := func() *vm.Store {
+		store := vm.NewStore()
+		if err := store.Init(g, 7, uniformInit{}); err != nil {
+			t.Fatalf("Store.Init on a graph without error: %v", err)
+		}
+		return store
 	}
-	m := vm.NewMachine(p, store)
-	var out []*tensor.Dense
+	m := vm.NewMachine(p, newStore())
+	m.SetGuard(header&0x40 != 0) // the guard changes nothing but errors
+	var out, first []*tensor.Dense
 	for range 2 { // twice: the second run reuses the machine's instance
 		out, err = m.Run(feeds)
+		if errors.Is(err, vm.ErrNonFinite) {
+			var ge *vm.GuardError
+			if !errors.As(err, &ge) || ge.Instruction == "" {
+				t.Fatalf("a guard error without its instruction: %v", err)
+			}
+			return
+		}
 		if err != nil {
 			return // a data-dependent kernel error (OneHot of a bad label), or a batch too small for a slice
+		}
+		if first == nil {
+			first = out
 		}
 		if len(out) != len(fetches) {
 			t.Fatalf("Run returned %d values for %d fetches", len(out), len(fetches))
@@ -401,7 +442,8 @@ func fuzzGraph(t *testing.T, s *byteSource) {
 	if err != nil {
 		t.Fatalf("Compile with every pass disabled: %v (with them: no error)", err)
 	}
-	rawOut, err := vm.NewMachine(raw, store).Run(feeds)
+	out = first // the values of a first run, as on the fresh stores below
+	rawOut, err := vm.NewMachine(raw, newStore()).Run(feeds)
 	if err != nil {
 		return // it also computes what the fetches do not need, which may fail
 	}
@@ -409,7 +451,7 @@ func fuzzGraph(t *testing.T, s *byteSource) {
 	if err != nil {
 		t.Fatalf("Compile without fusions: %v (with them: no error)", err)
 	}
-	unfusedOut, err := vm.NewMachine(unfused, store).Run(feeds)
+	unfusedOut, err := vm.NewMachine(unfused, newStore()).Run(feeds)
 	if err != nil {
 		t.Fatalf("Run without fusions: %v (with them, and with no pass: no error)", err)
 	}
@@ -505,4 +547,127 @@ func fixedSize(s graph.Shape) int {
 		}
 	}
 	return n
+}
+
+// extendedOps is the number of ops extendedOp knows.
+const extendedOps = 14
+
+// extendedOp adds op k of the extended catalogue (see FuzzBuildGraph) and
+// reports whether it is an assignment (fetched, never read by other ops).
+func extendedOp(g *graph.Graph, s *byteSource, k int, pick func() *graph.Node, other func(*graph.Node) *graph.Node, name func() string) (*graph.Node, bool) {
+	// channels returns a variable shaped like the last axis of x (what BN,
+	// PReLU and a bias want), or rarely an unrelated node
+	channels := func(x *graph.Node) *graph.Node {
+		if x == nil || x.Shape().Rank() == 0 || s.intn(8) == 0 {
+			return pick()
+		}
+		c := x.Shape()[x.Shape().Rank()-1]
+		if c < 0 {
+			c = 1 + s.intn(3)
+		}
+		return g.Variable(name(), graph.Shape{c})
+	}
+	// counter returns a scalar variable, or rarely another node
+	counter := func() *graph.Node {
+		if s.intn(8) == 0 {
+			return pick()
+		}
+		return g.Variable(name(), graph.Shape{})
+	}
+	rate := func() float64 { return []float64{0, 0.1, 0.5, 0.9, 1, -0.5, math.NaN()}[s.intn(7)] }
+	eps := func() float64 { return []float64{0, 1e-5, 1e-3, -1, math.Inf(1)}[s.intn(5)] }
+	switch k {
+	case 0:
+		x := pick()
+		y := nodes.BatchNormTrain(x, channels(x), channels(x), nodes.BNOptions{Axis: s.signed(2), Epsilon: eps(), Unbiased: s.bool()})
+		if s.bool() {
+			st := nodes.BatchNormStats(y)
+			return []*graph.Node{st.Mean, st.Variance, st.InvStd, st.MovingVariance, y}[s.intn(5)], false
+		}
+		return y, false
+	case 1:
+		x := pick()
+		return nodes.BatchNormInfer(x, channels(x), channels(x), channels(x), channels(x), eps()), false
+	case 2:
+		x := pick()
+		r := rate()
+		axes := make([]int, s.intn(2))
+		for i := range axes {
+			axes[i] = s.signed(3)
+		}
+		mask := nodes.DropoutMask(x, r, uint64(s.byte()), counter(), axes...)
+		if s.bool() {
+			return nodes.AlphaDropoutWithMask(x, mask, r), false
+		}
+		return nodes.DropoutWithMask(x, mask, r), false
+	case 3:
+		lo, hi := rate(), rate()
+		return nodes.RReLU(pick(), lo, hi, s.bool(), uint64(s.byte()), counter()), false
+	case 4:
+		x := pick()
+		if s.bool() {
+			return nodes.PReLU(x, channels(x)), false
+		}
+		return nodes.LeakyReLUWithSlopes(x, other(x)), false
+	case 5:
+		pred, target := pick(), pick()
+		if s.bool() {
+			target = other(pred)
+		}
+		losses := []func(a, b *graph.Node) *graph.Node{
+			nodes.SoftmaxCrossEntropySparse, nodes.SoftmaxCrossEntropySparsePerExample,
+			nodes.SoftmaxCrossEntropy, nodes.SoftmaxCrossEntropyPerExample,
+			nodes.SigmoidCrossEntropyWithLogits, nodes.SigmoidCrossEntropyWithLogitsPerElement,
+			nodes.MSE, nodes.MAE, nodes.SquaredError, nodes.AbsoluteError,
+			nodes.BinaryCrossEntropyFromProbsPerElement, nodes.CategoricalCrossEntropyFromProbsPerExample,
+			nodes.SparseCategoricalCrossEntropyFromProbsPerExample,
+			func(a, b *graph.Node) *graph.Node { return nodes.Huber(a, b, eps()) },
+			func(a, b *graph.Node) *graph.Node { return nodes.HuberError(a, b, eps()) },
+		}
+		return losses[s.intn(len(losses))](pred, target), false
+	case 6:
+		acts := []func(*graph.Node) *graph.Node{
+			nodes.ReLU, nodes.ReLU6, nodes.HardSigmoid, nodes.SELU, nodes.GELU, nodes.GELUTanh,
+			nodes.Softplus, nodes.SiLU, nodes.Swish, nodes.Exponential, nodes.Linear,
+		}
+		return acts[s.intn(len(acts))](pick()), false
+	case 7:
+		// a dense layer: matmul, bias, activation (fuse-dense-act)
+		x := pick()
+		var w *graph.Node
+		if x != nil && x.Shape().Rank() == 2 && x.Shape()[1] >= 0 && s.intn(4) != 0 {
+			w = g.Variable(name(), graph.Shape{x.Shape()[1], 1 + s.intn(4)})
+		} else {
+			w = pick()
+		}
+		h := nodes.MatMul(x, w)
+		if s.bool() {
+			h = nodes.Add(h, channels(h))
+		}
+		names := nodes.ActivationNames()
+		return nodes.Activation(names[s.intn(len(names))], h), false
+	case 8:
+		// BN then an activation (fuse-bn-act)
+		x := pick()
+		y := nodes.BatchNormTrain(x, channels(x), channels(x), nodes.BNOptions{})
+		names := nodes.ActivationNames()
+		return nodes.Activation(names[s.intn(len(names))], y), false
+	case 9:
+		return nodes.ArgMax(pick()), false
+	case 10:
+		return nodes.NextCount(counter()), false
+	case 11:
+		// an assignment to a variable of the graph, or to something else
+		var v *graph.Node
+		if vs := g.Variables(); len(vs) > 0 && s.intn(8) != 0 {
+			v = vs[s.intn(len(vs))]
+		} else {
+			v = pick()
+		}
+		return nodes.Assign(v, other(v)), true
+	case 12:
+		return nodes.ELU(pick(), []float64{1, 0.5, 0, -1, math.NaN()}[s.intn(5)]), false
+	default:
+		return nodes.OneHot(pick(), s.signed(3)+3), false
+	}
 }

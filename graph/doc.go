@@ -75,11 +75,15 @@
 //
 // # Concurrency
 //
-// A graph is built by one goroutine: builder calls, scopes and UniqueName
-// change it without locks. Once built it is only read (by autodiff, which
-// builds, the compiler and WriteDOT), and reading may happen from many
-// goroutines at once. Compiled programs do not refer back to the graph for
-// running.
+// A graph is built by one goroutine: builder calls, scopes, UniqueName and
+// autodiff.Grad (which adds the gradient nodes) change it without locks, and
+// nothing else may use it meanwhile. Once built it is only read — by
+// compile.Compile, WriteDOT, Err, Nodes — and any number of goroutines may
+// read it at once: compiling one graph for several sets of fetches in
+// parallel is fine (compile's TestCompileConcurrent checks it under the race
+// detector). Compiled programs do not refer back to the graph for running,
+// so programs compiled from a graph may run while one goroutine goes on
+// building it.
 //
 // # Looking at a graph
 //

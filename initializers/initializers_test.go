@@ -363,6 +363,20 @@ func TestCalculateGain(t *testing.T) {
 			t.Errorf("CalculateGain(%q, %v) = %v, want %v", tc.nl, tc.param, got, tc.want)
 		}
 	}
+	// a slope whose square overflows still gives a positive gain, √2/|a|
+	got, err := initializers.CalculateGain("leaky_relu", 1e200)
+	require.NoError(t, err)
+	assert.InEpsilon(t, math.Sqrt2/1e200, got, 1e-15)
+	// found by FuzzInitializerName: an infinite slope gave a gain of 0
+	// (and weights of 0) without an error
+	for _, bad := range []float64{math.Inf(1), math.Inf(-1)} {
+		_, err := initializers.CalculateGain("leaky_relu", bad)
+		assert.Error(t, err, "slope %v", bad)
+		err = initializers.KaimingNormal{A: bad}.Initialize(make([]float64, 4), []int{2, 2}, nil)
+		assert.Error(t, err, "KaimingNormal{A: %v}", bad)
+	}
+	_, err = initializers.CalculateGain("no_such", 0)
+	assert.ErrorContains(t, err, `unknown nonlinearity "no_such"`)
 }
 
 // TestDeterminism: the same seed gives the same bits; variables get

@@ -14,7 +14,8 @@ import (
 
 // CalculateGain is torch.nn.init.calculate_gain: the recommended gain for a
 // nonlinearity. param is the negative slope of leaky_relu (NaN means
-// PyTorch's default 0.01) and is ignored otherwise.
+// PyTorch's default 0.01; an infinite slope, which PyTorch turns into a gain
+// of 0 and so weights of 0, is an error) and is ignored otherwise.
 //
 //	linear, identity, conv*, sigmoid: 1    tanh: 5/3    relu: √2
 //	leaky_relu: √(2/(1+a²))                selu: 3/4
@@ -31,7 +32,14 @@ func CalculateGain(nonlinearity string, param float64) (float64, error) {
 		if math.IsNaN(a) {
 			a = 0.01
 		}
-		return math.Sqrt(2 / (1 + a*a)), nil
+		if math.IsInf(a, 0) {
+			return 0, fmt.Errorf("initializers: calculate_gain: leaky_relu's negative slope is %v: want a finite number", param)
+		}
+		g := math.Sqrt(2 / (1 + a*a))
+		if g == 0 { // a² overflowed
+			g = math.Sqrt2 / math.Hypot(1, a)
+		}
+		return g, nil
 	case "selu":
 		return 0.75, nil
 	}

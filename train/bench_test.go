@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -97,4 +98,59 @@ func BenchmarkFitEpoch(b *testing.B) {
 			b.Errorf("a training step allocates %v times", allocs)
 		}
 	})
+}
+
+// BenchmarkPredict measures Predict of 256 rows on reference configuration
+// B (inference: BN folded into the dense kernels), called serially and from
+// parallel goroutines (b.RunParallel, GOMAXPROCS of them). "pool" is
+// Predict as it is: each call takes a machine from the model's pool, so
+// parallel calls run at once; "mutex" serializes the same calls behind one
+// lock, the other way to make Predict safe, for comparison.
+func BenchmarkPredict(b *testing.B) {
+	const n = 256
+	r := rand.New(rand.NewPCG(3, 4))
+	xs := make([]float32, n*784)
+	for i := range xs {
+		xs[i] = float32(r.NormFloat64())
+	}
+	x := tensor.New(tensor.WithShape(n, 784), tensor.WithBacking(xs))
+	m := NewModel(refmodels.ModelB())
+	m.Seed(42)
+	if err := m.Compile(Config{Loss: SparseCategoricalCrossentropy{FromLogits: true}}); err != nil {
+		b.Fatal(err)
+	}
+	var mu sync.Mutex
+	predict := func(lock bool) error {
+		if lock {
+			mu.Lock()
+			defer mu.Unlock()
+		}
+		_, err := m.Predict(x, PredictOptions{BatchSize: 64})
+		return err
+	}
+	for _, lock := range []bool{false, true} {
+		name := "pool"
+		if lock {
+			name = "mutex"
+		}
+		b.Run("B/n256/f32/serial/"+name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := predict(lock); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("B/n256/f32/parallel/"+name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if err := predict(lock); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
 }

@@ -605,7 +605,9 @@ func (c *ReduceLROnPlateau) OnEpochEnd(r *Run, _ int, logs Logs) error {
 // back to the start of the epoch where the loss went bad (or of an earlier
 // one, if the weights were already not finite then). The copy costs one
 // pass over the variables per epoch and is made only when TerminateOnNaN is
-// among the callbacks.
+// among the callbacks. FitOptions.Guard does better: it stops the step in
+// which a value goes bad before its updates, so the weights are those of the
+// last good step and no copy is needed (nor made).
 type TerminateOnNaN struct{ BaseCallback }
 
 // ErrNonFiniteLoss is matched (errors.Is) by the error Fit returns when

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/tapegrad/tapegrad/graph"
 	"github.com/tapegrad/tapegrad/internal/safetensors"
@@ -178,21 +179,47 @@ func reservedMetaKey(k string) bool {
 	return strings.HasPrefix(k, MetaChecksumPrefix)
 }
 
-// writeFileAtomic writes path through write: a temporary file in the same
-// directory, flushed and synced, then renamed over path, then the
-// directory synced. On error the temporary file is removed and path is
-// untouched.
+// WriteFileAtomic writes the file at path through write, so that a crash
+// at any moment leaves either the previous file whole or the new one
+// complete, never a mix: write fills a temporary file in the same directory
+// (".<name>.tmp-<random>", through a buffer), which is flushed, synced to
+// disk (fsync), given the previous file's permissions (0644 for a new
+// file), and renamed over path; the directory is then synced so that the
+// rename itself survives a power cut. On any error the temporary file is
+// removed and path is left as it was. SaveStore, Model.Save and
+// ModelCheckpoint write through it; so may any program that writes files a
+// run depends on (reports, logs of record).
+//
+// A process killed in the middle of a save (SIGKILL, a power cut) leaves
+// its temporary file behind. The next WriteFileAtomic of the same path
+// removes such orphans before writing: a temporary file of path's pattern
+// that no process holds open for writing (the writer keeps an advisory lock
+// on it, flock(2), which the system releases when the writer dies), and
+// that has not been modified for a minute (so that a writer that has just
+// created its file and not yet locked it is left alone). Where flock is not
+// available (Windows, Plan 9), orphans older than a day are removed. Orphans
+// are never loaded: LoadStore reads only path.
+func WriteFileAtomic(path string, write func(io.Writer) error) error {
+	if write == nil {
+		return errors.New("train: write file: nil write function")
+	}
+	return writeFileAtomic(path, write)
+}
+
+// writeFileAtomic is WriteFileAtomic.
 func writeFileAtomic(path string, write func(io.Writer) error) (err error) {
 	dir := filepath.Dir(path)
 	perm := fs.FileMode(0o644)
 	if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() {
 		perm = fi.Mode().Perm()
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	removeOrphans(dir, filepath.Base(path))
+	f, err := os.CreateTemp(dir, tempPrefix(filepath.Base(path))+"*")
 	if err != nil {
 		return err
 	}
 	tmp := f.Name()
+	lockTemp(f) // released when f is closed
 	defer func() {
 		if err != nil {
 			f.Close()
@@ -219,6 +246,43 @@ func writeFileAtomic(path string, write func(io.Writer) error) (err error) {
 		return err
 	}
 	return syncDir(dir)
+}
+
+// tempPrefix is the start of the names of path's temporary files.
+func tempPrefix(base string) string { return "." + base + ".tmp-" }
+
+// orphanAge is how long a temporary file must have been left unmodified
+// before a later save removes it (when no process holds its lock).
+var orphanAge = time.Minute
+
+// removeOrphans removes the temporary files of earlier saves of dir/base
+// whose writers have died (see WriteFileAtomic). It is best effort: a file
+// it cannot inspect or remove is left for the next save.
+func removeOrphans(dir, base string) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	prefix := tempPrefix(base)
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), prefix) || !e.Type().IsRegular() {
+			continue
+		}
+		name := filepath.Join(dir, e.Name())
+		fi, err := e.Info()
+		if err != nil {
+			continue
+		}
+		age := time.Since(fi.ModTime())
+		inUse, known := tempInUse(name)
+		switch {
+		case known && !inUse && age >= orphanAge:
+		case !known && age >= 24*time.Hour:
+		default:
+			continue
+		}
+		os.Remove(name)
+	}
 }
 
 // syncDir flushes a directory's entries (the rename) to disk, where the

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"gorgonia.org/tensor"
 
@@ -22,7 +23,9 @@ import (
 // shared by the model's three programs (training step, evaluation,
 // prediction).
 //
-// A Model is used by one goroutine at a time.
+// A Model is used by one goroutine at a time, except that Predict and
+// Evaluate may be called from any number of goroutines at once (see
+// "Goroutines" in the package documentation).
 type Model struct {
 	seq   *layers.Sequential
 	store *vm.Store
@@ -36,8 +39,8 @@ type Model struct {
 	targetShape graph.Shape
 	metrics     []string // names as the user gave them
 	trainM      *vm.Machine
-	evalM       *vm.Machine
-	predM       *vm.Machine
+	evalM       *machinePool
+	predM       *machinePool
 	mcM         *vm.Machine // MC-dropout prediction, compiled on first use
 	mcSeed      uint64      // the PredictOptions.Seed mcM was compiled for
 	lrBuf       [1]float64  // LearningRateScheduler's value, kept to write without allocating
@@ -91,13 +94,21 @@ func (m *Model) DType() graph.DType { return m.dtype }
 
 // Config is what Compile needs: the loss (required), the optimizer (SGD
 // with Keras's defaults when nil), the metrics to report by Keras name
-// ("accuracy", "mae"; see MetricByName) and the dtype of the programs
-// (Float32 when zero).
+// ("accuracy", "mae"; see MetricByName), the dtype of the programs
+// (Float32 when zero) and the compiler's options.
 type Config struct {
 	Loss      Loss
 	Optimizer Optimizer
 	Metrics   []string
 	DType     graph.DType
+	// CompileOptions are given to compile.Compile for each of the model's
+	// programs: passes to disable (without the fusing passes a program
+	// rounds as the unfused graph does), a memory limit in bytes per
+	// batch size (MemoryLimit; Fit checks its batch sizes against it
+	// before training, and every program refuses a batch size whose
+	// memory plan exceeds it, vm.ErrMemoryLimit). The zero value runs
+	// every pass with no limit.
+	CompileOptions compile.Options
 }
 
 // Compile builds and compiles the model's three programs and creates the
@@ -192,7 +203,7 @@ func (m *Model) Compile(cfg Config) error {
 	if err := g.Err(); err != nil {
 		return fmt.Errorf("train: compile: %w", err)
 	}
-	trainProg, err := compile.Compile(g, fetches, compile.Options{})
+	trainProg, err := compile.Compile(g, fetches, cfg.CompileOptions)
 	if err != nil {
 		return fmt.Errorf("train: compile: training step: %w", err)
 	}
@@ -204,11 +215,11 @@ func (m *Model) Compile(cfg Config) error {
 	}
 	yi := inf.Graph.Input("y", targetShape)
 	lossI, metricsI := lossAndMetrics(cfg, inf.Output, yi, m.seq.Penalties(inf.Context))
-	evalProg, err := compile.Compile(inf.Graph, append([]*graph.Node{lossI}, metricsI...), compile.Options{})
+	evalProg, err := compile.Compile(inf.Graph, append([]*graph.Node{lossI}, metricsI...), cfg.CompileOptions)
 	if err != nil {
 		return fmt.Errorf("train: compile: evaluation: %w", err)
 	}
-	predProg, err := compile.Compile(inf.Graph, []*graph.Node{inf.Output}, compile.Options{})
+	predProg, err := compile.Compile(inf.Graph, []*graph.Node{inf.Output}, cfg.CompileOptions)
 	if err != nil {
 		return fmt.Errorf("train: compile: prediction: %w", err)
 	}
@@ -248,8 +259,8 @@ func (m *Model) Compile(cfg Config) error {
 	m.targetShape = targetShape.Clone()
 	m.metrics = cfg.Metrics
 	m.trainM = vm.NewMachine(trainProg, m.store)
-	m.evalM = vm.NewMachine(evalProg, m.store)
-	m.predM = vm.NewMachine(predProg, m.store)
+	m.evalM = &machinePool{prog: evalProg, store: m.store}
+	m.predM = &machinePool{prog: predProg, store: m.store}
 	m.mcM = nil
 	m.weights = m.weights[:0]
 	for _, v := range vars {
@@ -364,13 +375,15 @@ func evaluateData[T float](m *Model, x, y *tensor.Dense, bs int) ([]float64, err
 // and writes the means of the loss and the metrics into sums. ctx is
 // checked between batches.
 func evaluateRows[T float](ctx context.Context, m *Model, r rows[T], b *batchFeeds[T], sums []float64) error {
+	machine := m.evalM.get()
+	defer m.evalM.put(machine)
 	clear(sums)
 	for start := 0; start < r.n; start += b.size {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		end := min(start+b.size, r.n)
-		res, err := m.evalM.Exec(b.fillRange(r, start, end))
+		res, err := machine.Exec(b.fillRange(r, start, end))
 		if err != nil {
 			return fmt.Errorf("rows %d to %d: %w", start, end-1, err)
 		}
@@ -404,11 +417,13 @@ func (m *Model) Predict(x *tensor.Dense, opts ...PredictOptions) (*tensor.Dense,
 	if err != nil {
 		return nil, fmt.Errorf("train: predict: %w", err)
 	}
+	machine := m.predM.get()
+	defer m.predM.put(machine)
 	var out *tensor.Dense
 	if m.dtype == graph.Float32 {
-		out, err = predictData[float32](m, m.predM, x, o.BatchSize, 1)
+		out, err = predictData[float32](m, machine, x, o.BatchSize, 1)
 	} else {
-		out, err = predictData[float64](m, m.predM, x, o.BatchSize, 1)
+		out, err = predictData[float64](m, machine, x, o.BatchSize, 1)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("train: predict: %w", err)
@@ -530,7 +545,7 @@ func (m *Model) compileMC(seed uint64) error {
 	if err != nil {
 		return err
 	}
-	prog, err := compile.Compile(e.Graph, append([]*graph.Node{e.Output}, e.Updates...), compile.Options{})
+	prog, err := compile.Compile(e.Graph, append([]*graph.Node{e.Output}, e.Updates...), m.cfg.CompileOptions)
 	if err != nil {
 		return err
 	}
@@ -707,4 +722,36 @@ func (m *Model) Load(path string) error {
 		}
 	}
 	return nil
+}
+
+// machinePool hands out machines of one program, so that each goroutine
+// running it has its own (a vm.Machine is used by one goroutine at a
+// time): Predict and Evaluate take one for the call and give it back. The
+// pool keeps as many machines as were ever in use at once, each with the
+// arenas of the batch sizes it has run; one goroutine always gets the same
+// machine back, so serial use costs a lock and nothing else.
+type machinePool struct {
+	prog  *vm.Program
+	store *vm.Store
+	mu    sync.Mutex
+	free  []*vm.Machine
+}
+
+// get returns a free machine, or a new one.
+func (p *machinePool) get() *vm.Machine {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n := len(p.free); n > 0 {
+		m := p.free[n-1]
+		p.free = p.free[:n-1]
+		return m
+	}
+	return vm.NewMachine(p.prog, p.store)
+}
+
+// put gives a machine back.
+func (p *machinePool) put(m *vm.Machine) {
+	p.mu.Lock()
+	p.free = append(p.free, m)
+	p.mu.Unlock()
 }

@@ -71,16 +71,71 @@
 //
 // # Goroutines
 //
-// A Machine is used by one goroutine at a time: make one machine per
-// goroutine to run a program concurrently (they are cheap until they run).
-// The Store's methods may be called from several goroutines, but a variable
-// that a machine reads while another goroutine sets it, or that two machines
-// running at once both write, is a data race on its values: the store locks
-// its table of names, not the machines' reads and writes.
+// What may be shared between goroutines, and what may not:
 //
-// The kernels spread large loops over one pool of worker goroutines shared
-// by the whole process (package internal/kernel); a run blocks until its
+//   - A Program, once built, is immutable: any number of machines on any
+//     number of goroutines may run it at once.
+//   - A Machine is used by one goroutine at a time (its arenas, its cached
+//     instances and the Result views are its own): make one machine per
+//     goroutine to run a program concurrently (they are cheap until they
+//     run), or hand machines out from a pool, as train.Model.Predict does.
+//   - A Store's methods may be called from several goroutines. Machines that
+//     only read its variables (inference programs: no assignments) may run
+//     at once on one store. A variable that a machine reads while another
+//     goroutine sets it or a program assigns it, or that two machines
+//     running at once both write, is a data race on its values: the store
+//     locks its table of names, not the machines' reads and writes. So a
+//     training step must not run while another machine predicts from the
+//     same store.
+//
+// The tests TestMachinesConcurrent and train's TestPredictConcurrent check
+// this under the race detector. The kernels spread large loops over one pool
+// of worker goroutines shared by the whole process (package internal/kernel),
+// which any number of machines may use at once; a run blocks until its
 // instructions are done.
+//
+// # The NaN/Inf guard
+//
+// Machine.SetGuard(true) makes every later run check each instruction's
+// outputs right after the instruction and stop at the first NaN or infinity.
+// The run then returns a *GuardError (matching ErrNonFinite) that names the
+// instruction (as Program.InstString prints it), the graph node it computes
+// (Inst.Note), that node's layer (its name scope: "dense_1", or
+// "gradients/dense_1" for the backward pass), the batch size, the first bad
+// element and its value, and the range of each input: its smallest and
+// largest finite values and how many of its values are NaN or infinite.
+// The instructions after it do not run and, as after a kernel's own failure,
+// neither do the assignments, so the store keeps the values it had before
+// the run: a training step stopped by the guard has changed nothing.
+// Hoisted instructions are checked when they run. An input that an
+// instruction overwrites in place is copied aside before it runs, so that
+// its range can still be reported.
+//
+// Off (the default), the guard costs nothing: a run chooses once between
+// the plain loop over the instructions and the checking one, so there is no
+// test per instruction, let alone per element. On, it costs one pass over
+// every output (x·0 summed: branch-free; large outputs are checked on the
+// worker pool) and a copy of each in-place input, and allocates nothing:
+// BenchmarkGuard measures it on the training step of reference
+// configuration B (784-300-BN-ELU-100-BN-ELU-10, float32). On a 2-core
+// machine with the packed GEMM that is about 0.3 ms a step: 11% of a step
+// at batch size 128, 28% at 32. The cost is mostly the passes over the
+// weight gradients and their updates (0.3 ns a value), whose size does not
+// depend on the batch size, so it shrinks as batches grow.
+//
+// # Memory limits
+//
+// The memory a machine allocates for a batch size is the arena of the plan
+// (Plan.Arena values of the program's dtype: inputs, constants,
+// temporaries; variables live in the store). Program.MemoryLimit (set by
+// compile.Options.MemoryLimit) or Machine.SetMemoryLimit caps it: the first
+// run at a batch size whose plan needs more fails with ErrMemoryLimit and the
+// plan's size before allocating anything, and Machine.CheckBatch asks the
+// same question without running. Program.MemoryFor gives a plan's size. The
+// limit applies to each batch size on its own: a machine that has run
+// several holds an arena for each. Whatever the limit, a plan whose buffers
+// could not be addressed (sizes that overflow, or more than 2⁴⁶ bytes) is
+// refused the same way rather than panicking in make.
 //
 // # The open batch dimension
 //
@@ -112,6 +167,9 @@
 // that differ between inputs. Feeding an input of the graph that the
 // program does not need is allowed. A data-dependent failure inside a kernel
 // (OneHot given a label out of range) is returned by the run that met it,
-// which fetches nothing. A kernel that panics has found a bug in tapegrad,
-// not in its input.
+// which fetches nothing and applies no assignment. The NaN/Inf guard stops a
+// run the same way (ErrNonFinite), and a batch size over the memory limit
+// fails before anything runs (ErrMemoryLimit). A kernel that panics has
+// found a bug in tapegrad, not in its input. FuzzFeeds feeds programs random
+// names, shapes, dtypes and views and checks that nothing panics.
 package vm

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync/atomic"
 
 	"gorgonia.org/tensor"
 
@@ -30,12 +31,16 @@ type Machine struct {
 	prog  *Program
 	store *Store
 	cache map[int]runner
+	guard bool  // the NaN/Inf guard (SetGuard)
+	limit int64 // the arena limit in bytes (SetMemoryLimit); 0: none
+	// checked: the program's buffer and kernel references are valid
+	checked bool
 }
 
 // runner is an instance of the program for one batch size.
 type runner interface {
 	load(feeds Feeds) error
-	exec() error
+	exec(guard bool) error
 	fetch(i int) *tensor.Dense
 	fetchCopy(i int) *tensor.Dense
 	concrete() []graph.Shape
@@ -45,11 +50,18 @@ type runner interface {
 // Nothing is checked until the first run: a missing variable is reported by
 // Run.
 func NewMachine(prog *Program, store *Store) *Machine {
-	return &Machine{prog: prog, store: store, cache: map[int]runner{}}
+	m := &Machine{prog: prog, store: store, cache: map[int]runner{}}
+	if prog != nil {
+		m.limit = prog.MemoryLimit
+	}
+	return m
 }
 
 // Program returns the machine's program.
 func (m *Machine) Program() *Program { return m.prog }
+
+// Store returns the store the machine's variables live in.
+func (m *Machine) Store() *Store { return m.store }
 
 // Run feeds the program, runs it and returns copies of the fetched values,
 // in the order the program was compiled with. A missing, unknown or
@@ -75,6 +87,12 @@ func (m *Machine) Exec(feeds Feeds) (Result, error) {
 	if m == nil || m.prog == nil {
 		return Result{}, errors.New("vm: nil machine or program")
 	}
+	if !m.checked {
+		if err := m.prog.Validate(); err != nil {
+			return Result{}, err
+		}
+		m.checked = true
+	}
 	if m.store == nil {
 		return Result{}, errors.New("vm: machine has no store")
 	}
@@ -85,9 +103,9 @@ func (m *Machine) Exec(feeds Feeds) (Result, error) {
 	r, ok := m.cache[batch]
 	if !ok {
 		if m.prog.DType == graph.Float32 {
-			r, err = newInstance[float32](m.prog, m.store, batch)
+			r, err = newInstance[float32](m.prog, m.store, batch, m.limit)
 		} else {
-			r, err = newInstance[float64](m.prog, m.store, batch)
+			r, err = newInstance[float64](m.prog, m.store, batch, m.limit)
 		}
 		if err != nil {
 			return Result{}, err
@@ -97,7 +115,7 @@ func (m *Machine) Exec(feeds Feeds) (Result, error) {
 	if err := r.load(feeds); err != nil {
 		return Result{}, err
 	}
-	if err := r.exec(); err != nil {
+	if err := r.exec(m.guard); err != nil {
 		return Result{}, err
 	}
 	return Result{r: r, n: len(m.prog.Fetches)}, nil
@@ -179,6 +197,7 @@ func (p *Program) knows(name string) bool { return slices.Contains(p.GraphInputs
 type instance[T float32 | float64] struct {
 	prog    *Program
 	store   *Store
+	batch   int
 	shapes  []graph.Shape
 	bufs    [][]T
 	hoisted []func() // instructions that read only variables and constants
@@ -188,11 +207,25 @@ type instance[T float32 | float64] struct {
 	status  kernel.Status
 	fetches []*tensor.Dense
 	plan    Plan
+	// for the guard: the instruction behind each of hoisted and body, and
+	// copies of the inputs an in-place instruction overwrites
+	hoistedAt []guardInfo
+	bodyAt    []guardInfo
+	saved     [][]T
+	scan      []T              // the buffer nonFinite checks in parallel
+	scanBad   atomic.Bool      // a chunk of scan is not finite
+	scanChunk func(lo, hi int) // checks a chunk of scan; made on first use
 }
 
 // ConcreteShapes returns the shape of every buffer of p for a batch size:
 // leaves from their declarations, the rest from the kernels' shape rules.
 func (p *Program) ConcreteShapes(batch int) ([]graph.Shape, error) {
+	if batch < 0 {
+		return nil, fmt.Errorf("vm: batch size %d is negative", batch)
+	}
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
 	shapes := make([]graph.Shape, len(p.Bufs))
 	for i, b := range p.Bufs {
 		if b.Kind != BufTemp {
@@ -256,23 +289,23 @@ func (p *Program) ConcreteShapes(batch int) ([]graph.Shape, error) {
 // PlanFor returns the concrete shapes and the memory plan of p for a batch
 // size (Explain prints them).
 func (p *Program) PlanFor(batch int) ([]graph.Shape, Plan, error) {
-	shapes, err := p.ConcreteShapes(batch)
+	shapes, sizes, err := p.concreteSizes(batch)
 	if err != nil {
 		return nil, Plan{}, err
-	}
-	sizes := make([]int, len(shapes))
-	for i, sh := range shapes {
-		sizes[i] = sh.Size()
 	}
 	return shapes, planMemory(p, sizes), nil
 }
 
-func newInstance[T float32 | float64](p *Program, s *Store, batch int) (*instance[T], error) {
-	shapes, plan, err := p.PlanFor(batch)
+func newInstance[T float32 | float64](p *Program, s *Store, batch int, limit int64) (*instance[T], error) {
+	shapes, sizes, err := p.concreteSizes(batch)
 	if err != nil {
 		return nil, err
 	}
-	in := &instance[T]{prog: p, store: s, shapes: shapes, bufs: make([][]T, len(p.Bufs)), plan: plan}
+	plan := planMemory(p, sizes)
+	if err := p.checkMemory(batch, plan, limit); err != nil {
+		return nil, err
+	}
+	in := &instance[T]{prog: p, store: s, batch: batch, shapes: shapes, bufs: make([][]T, len(p.Bufs)), plan: plan}
 	arena := make([]T, plan.Arena)
 	for i, b := range p.Bufs {
 		n := shapes[i].Size()
@@ -299,7 +332,9 @@ func newInstance[T float32 | float64](p *Program, s *Store, batch int) (*instanc
 		}
 	}
 	// bind kernels
-	for _, inst := range p.Insts {
+	maxSrc := 0
+	for i, inst := range p.Insts {
+		maxSrc = max(maxSrc, len(inst.Src))
 		a := &kernel.Args[T]{Status: &in.status}
 		for _, sb := range inst.Src {
 			a.In = append(a.In, in.shapes[sb])
@@ -319,15 +354,19 @@ func newInstance[T float32 | float64](p *Program, s *Store, batch int) (*instanc
 		default:
 			return nil, fmt.Errorf("vm: unknown opcode %v", inst.Op)
 		}
+		gi := guardInfo{inst: int32(i), aliased: aliasedInputs(inst, plan, sizes)}
 		switch {
 		case inst.Op == OpAssign:
 			in.assigns = append(in.assigns, f)
 		case inst.Hoist:
 			in.hoisted = append(in.hoisted, f)
+			in.hoistedAt = append(in.hoistedAt, gi)
 		default:
 			in.body = append(in.body, f)
+			in.bodyAt = append(in.bodyAt, gi)
 		}
 	}
+	in.saved = make([][]T, maxSrc)
 	for _, f := range p.Fetches {
 		in.fetches = append(in.fetches, newDense(in.shapes[f], in.bufs[f]))
 	}
@@ -351,20 +390,38 @@ func (in *instance[T]) load(feeds Feeds) error {
 	return nil
 }
 
-func (in *instance[T]) exec() error {
+// exec runs the instructions: the hoisted ones when the store has changed,
+// the body, then, unless a kernel failed or the guard stopped the run, the
+// assignments. With guard, each instruction's outputs are checked as it
+// runs (guarded); without, the loops below are all there is.
+func (in *instance[T]) exec(guard bool) error {
+	ok := true
 	if len(in.hoisted) > 0 {
 		if g := in.store.Generation(); g != in.gen || g == 0 {
-			for _, f := range in.hoisted {
-				f()
+			if guard {
+				ok = in.guarded(in.hoisted, in.hoistedAt)
+			} else {
+				for _, f := range in.hoisted {
+					f()
+				}
 			}
 			in.gen = g
 		}
 	}
-	for _, f := range in.body {
-		f()
+	switch {
+	case !ok:
+	case guard:
+		in.guarded(in.body, in.bodyAt)
+	default:
+		for _, f := range in.body {
+			f()
+		}
 	}
 	if err := in.status.Err(); err != nil {
 		in.gen = 0 // recompute the hoisted values next time
+		if ge, ok := errors.AsType[*GuardError](err); ok {
+			return ge // it says "vm: guard: ..." itself
+		}
 		return fmt.Errorf("vm: %w", err)
 	}
 	if len(in.assigns) > 0 {

@@ -1,6 +1,7 @@
 package vm
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -102,6 +103,12 @@ type Program struct {
 	GraphInputs []string
 	// Passes records what each compiler pass did, for Explain.
 	Passes []string
+	// MemoryLimit, when positive, is the most bytes a machine may allocate
+	// for the program at one batch size (its arena: inputs, constants,
+	// temporaries); a run at a batch size whose plan needs more fails
+	// with ErrMemoryLimit before anything is allocated. Set by
+	// compile.Options.MemoryLimit; Machine.SetMemoryLimit overrides it.
+	MemoryLimit int64
 }
 
 // Inputs names of the program, in order.
@@ -132,6 +139,12 @@ func (p *Program) Variables() []string {
 //	  %2 = matmul %0 %1 : f32[B,300]   ; dense/matmul
 //	fetch %2
 func (p *Program) String() string {
+	if p == nil {
+		return "<nil program>\n"
+	}
+	if err := p.Validate(); err != nil {
+		return fmt.Sprintf("<invalid program: %v>\n", err)
+	}
 	var b strings.Builder
 	nIn, nVar := 0, 0
 	for _, buf := range p.Bufs {
@@ -174,9 +187,11 @@ func (p *Program) InstString(in Inst) string {
 		fmt.Fprintf(&b, "%%%d", d)
 	}
 	b.WriteString(" = ")
-	switch in.Op {
-	case OpCall:
+	switch {
+	case in.Op == OpCall && in.Aux >= 0 && int(in.Aux) < len(p.Kernels):
 		b.WriteString(graph.OpString(p.Kernels[in.Aux]))
+	case in.Op == OpCall:
+		fmt.Fprintf(&b, "kernel(%d)", in.Aux)
 	default:
 		b.WriteString(in.Op.String())
 	}
@@ -188,7 +203,11 @@ func (p *Program) InstString(in Inst) string {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		fmt.Fprintf(&b, " %v%v", p.DType, p.Bufs[d].Shape)
+		var shape graph.Shape
+		if d >= 0 && int(d) < len(p.Bufs) {
+			shape = p.Bufs[d].Shape
+		}
+		fmt.Fprintf(&b, " %v%v", p.DType, shape)
 	}
 	if in.Note != "" {
 		b.WriteString("   ; ")
@@ -212,4 +231,73 @@ func plural(n int, s string) string {
 		return "1 " + s
 	}
 	return fmt.Sprintf("%d %ss", n, s)
+}
+
+// Validate returns an error when the program refers to a buffer or a
+// kernel it does not have, or has an instruction of the wrong form: what a
+// program not made by compile.Compile could get wrong in a way that would
+// otherwise make a machine panic. A machine validates its program before
+// its first run, and Run returns the error.
+func (p *Program) Validate() error {
+	if p == nil {
+		return errors.New("vm: nil program")
+	}
+	if !p.DType.Valid() {
+		return fmt.Errorf("vm: program: dtype %v: want float32 or float64", p.DType)
+	}
+	buf := func(what string, i int, b int32) error {
+		if b < 0 || int(b) >= len(p.Bufs) {
+			return fmt.Errorf("vm: program: %s %d refers to buffer %%%d of %d", what, i, b, len(p.Bufs))
+		}
+		return nil
+	}
+	for i, b := range p.Bufs {
+		if b.View {
+			if err := buf("view", i, b.ViewOf); err != nil {
+				return err
+			}
+		}
+		if b.Kind == BufConstant && len(b.Data) != 1 && len(b.Data) != max(b.Shape.Size(), 0) {
+			return fmt.Errorf("vm: program: constant %%%d has %d values for shape %v", i, len(b.Data), b.Shape)
+		}
+	}
+	for i, in := range p.Insts {
+		what := "instruction"
+		for _, bs := range [][]int32{in.Src, in.Dst} {
+			for _, b := range bs {
+				if err := buf(what, i, b); err != nil {
+					return err
+				}
+			}
+		}
+		switch in.Op {
+		case OpCall:
+			if in.Aux < 0 || int(in.Aux) >= len(p.Kernels) || p.Kernels[in.Aux] == nil {
+				return fmt.Errorf("vm: program: %s %d calls kernel %d of %d", what, i, in.Aux, len(p.Kernels))
+			}
+			if len(in.Dst) == 0 {
+				return fmt.Errorf("vm: program: %s %d writes no buffer", what, i)
+			}
+		case OpCopy, OpAssign:
+			if len(in.Src) != 1 || len(in.Dst) != 1 {
+				return fmt.Errorf("vm: program: %s %d (%v) has %d sources and %d destinations, want 1 and 1", what, i, in.Op, len(in.Src), len(in.Dst))
+			}
+			if in.Op == OpAssign && p.Bufs[in.Dst[0]].Kind != BufVariable {
+				return fmt.Errorf("vm: program: %s %d assigns buffer %%%d, which is not a variable", what, i, in.Dst[0])
+			}
+		default:
+			return fmt.Errorf("vm: program: %s %d has opcode %v", what, i, in.Op)
+		}
+	}
+	for i, b := range p.Inputs {
+		if err := buf("input", i, b); err != nil {
+			return err
+		}
+	}
+	for i, b := range p.Fetches {
+		if err := buf("fetch", i, b); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -67,3 +67,73 @@ func TestOpcodeBufKindString(t *testing.T) {
 		}
 	}
 }
+
+// A program is data: one made by hand that refers to buffers or kernels it
+// does not have, or has instructions of the wrong form, is an error from
+// Validate, Run, PlanFor and MemoryFor, and prints without panicking
+// (before, nine of these cases made Run panic with an index out of range or
+// a nil dereference, and String two of them).
+func TestProgramInvalid(t *testing.T) {
+	g := graph.New(graph.Float32)
+	x := g.Input("x", graph.Shape{graph.Batch, 2})
+	good := func() *vm.Program {
+		p, err := compile.Compile(g, []*graph.Node{nodes.Tanh(nodes.Neg(x))}, compile.Options{Disable: []string{"fuse-elementwise"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, tc := range []struct {
+		name   string
+		break_ func(p *vm.Program)
+	}{
+		{"source out of range", func(p *vm.Program) { p.Insts[0].Src[0] = 99 }},
+		{"negative destination", func(p *vm.Program) { p.Insts[1].Dst[0] = -1 }},
+		{"no destination", func(p *vm.Program) { p.Insts[1].Dst = nil }},
+		{"kernel out of range", func(p *vm.Program) { p.Insts[0].Aux = 7 }},
+		{"nil kernel", func(p *vm.Program) { p.Kernels[0] = nil }},
+		{"unknown opcode", func(p *vm.Program) { p.Insts[0].Op = 42 }},
+		{"copy of two", func(p *vm.Program) { p.Insts[0].Op = vm.OpCopy; p.Insts[0].Src = append(p.Insts[0].Src, 0) }},
+		{"assign to a temporary", func(p *vm.Program) { p.Insts[1].Op = vm.OpAssign }},
+		{"fetch out of range", func(p *vm.Program) { p.Fetches[0] = 12 }},
+		{"input out of range", func(p *vm.Program) { p.Inputs[0] = -3 }},
+		{"view of nothing", func(p *vm.Program) { p.Bufs[1].View, p.Bufs[1].ViewOf = true, 50 }},
+		{"constant of the wrong size", func(p *vm.Program) {
+			p.Bufs = append(p.Bufs, vm.Buffer{Kind: vm.BufConstant, Shape: graph.Shape{3}, Data: []float64{1, 2}})
+		}},
+		{"dtype", func(p *vm.Program) { p.DType = 9 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := good()
+			assert.NoError(t, p.Validate())
+			tc.break_(p)
+			assert.Error(t, p.Validate())
+			_, err := vm.NewMachine(p, vm.NewStore()).Run(vm.Feeds{"x": f32([]int{1, 2}, 1, 2)})
+			assert.ErrorContains(t, err, "vm: program: ")
+			_, _, err = p.PlanFor(4)
+			assert.Error(t, err)
+			_, err = p.MemoryFor(4)
+			assert.Error(t, err)
+			assert.Contains(t, p.String(), "<invalid program: vm: program: ")
+			for _, in := range p.Insts {
+				_ = p.InstString(in)
+			}
+			assert.Contains(t, compile.Explain(p), "<invalid program: ")
+		})
+	}
+	p := good()
+	_, _, err := p.PlanFor(-1)
+	assert.ErrorContains(t, err, "batch size -1 is negative")
+	assert.Error(t, vm.NewMachine(p, nil).CheckBatch(-2))
+	assert.NotPanics(t, func() { _ = compile.ExplainBatch(p, -5) })
+	var nilProg *vm.Program
+	assert.Equal(t, "<nil program>\n", nilProg.String())
+	var nilMachine *vm.Machine
+	assert.NotPanics(t, func() {
+		nilMachine.SetGuard(true)
+		nilMachine.SetMemoryLimit(1)
+	})
+	assert.False(t, nilMachine.Guard())
+	assert.Zero(t, nilMachine.MemoryLimit())
+	assert.Error(t, nilMachine.CheckBatch(1))
+}
