@@ -64,7 +64,7 @@ func TestMemoryLimit(t *testing.T) {
 // compiling and gives the program its limit.
 func TestCompileMemoryLimit(t *testing.T) {
 	g := graph.New(graph.Float64)
-	x := g.Input("x", graph.Shape{graph.Batch, 1000})
+	x := g.Input("x", graph.Shape{graph.Batch, 1024})
 	y := nodes.Exp(nodes.Mul(x, x))
 	for _, tc := range []struct {
 		name    string
@@ -73,11 +73,12 @@ func TestCompileMemoryLimit(t *testing.T) {
 		tooBig  bool // the error is ErrMemoryLimit (else a bad option)
 	}{
 		// x·x is computed in place over nothing (x is an input): x and
-		// one temporary of 1000 float64 per row, 16000 bytes
-		{"batch 1 fits", compile.Options{MemoryLimit: 16000}, false, false},
-		{"batch 1 does not fit", compile.Options{MemoryLimit: 15999}, true, true},
-		{"batch 100 fits", compile.Options{MemoryLimit: 1600000, Batches: []int{1, 100}}, false, false},
-		{"batch 101 does not", compile.Options{MemoryLimit: 1600000, Batches: []int{1, 101}}, true, true},
+		// one temporary of 1024 float64 per row (a multiple of the
+		// planner's 16-element alignment), 16384 bytes
+		{"batch 1 fits", compile.Options{MemoryLimit: 16384}, false, false},
+		{"batch 1 does not fit", compile.Options{MemoryLimit: 16383}, true, true},
+		{"batch 100 fits", compile.Options{MemoryLimit: 1638400, Batches: []int{1, 100}}, false, false},
+		{"batch 101 does not", compile.Options{MemoryLimit: 1638400, Batches: []int{1, 101}}, true, true},
 		{"negative limit", compile.Options{MemoryLimit: -1}, true, false},
 		{"negative batch", compile.Options{MemoryLimit: 1, Batches: []int{-3}}, true, false},
 	} {
@@ -116,5 +117,22 @@ func TestMemoryOverflow(t *testing.T) {
 		assert.ErrorIs(t, err, vm.ErrMemoryLimit, "shape %v", shape)
 		_, err = p.MemoryFor(1)
 		assert.ErrorIs(t, err, vm.ErrMemoryLimit, "shape %v", shape)
+	}
+}
+
+// Every buffer of the arena starts on a 16-element boundary (64 bytes in
+// float32): odd sizes are padded.
+func TestPlanAlignment(t *testing.T) {
+	g := graph.New(graph.Float32)
+	x := g.Input("x", graph.Shape{graph.Batch, 7})
+	y := nodes.Exp(nodes.Add(nodes.Sum(x, true, 1), nodes.Square(x)))
+	p, err := compile.Compile(g, []*graph.Node{y, nodes.Neg(x)}, compile.Options{Disable: []string{"fuse-elementwise"}})
+	require.NoError(t, err)
+	_, plan, err := p.PlanFor(3)
+	require.NoError(t, err)
+	for i, off := range plan.Offset {
+		if off >= 0 && off%16 != 0 {
+			t.Errorf("buffer %d at offset %d, not a multiple of 16", i, off)
+		}
 	}
 }
