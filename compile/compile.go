@@ -223,11 +223,121 @@ func lower(f *Func, views planOptions) (*vm.Program, error) {
 			p.Insts = append(p.Insts, inst)
 		}
 	}
-	p.Insts = append(p.Insts, assigns...)
 	for _, v := range f.Fetches {
 		p.Fetches = append(p.Fetches, buf[v])
 	}
+	if !views.disabled {
+		assigns = assignInPlace(p, assigns)
+	}
+	p.Insts = append(p.Insts, assigns...)
 	return p, nil
+}
+
+// assignInPlace lets the element-wise instruction that computes an
+// assigned value write it straight into the variable, instead of into a
+// temporary that the assignment then copies (an SGD update becomes one
+// sweep over the weights). Those instructions move to the end of the body,
+// after everything that could fail or read the old value, so that a failed
+// step still changes no variable. It returns the assignments still needed.
+func assignInPlace(p *vm.Program, assigns []vm.Inst) []vm.Inst {
+	writer := map[int32]int{} // temp buffer → the instruction writing it
+	for i, in := range p.Insts {
+		if in.Op == vm.OpCall && len(in.Dst) == 1 {
+			writer[in.Dst[0]] = i
+		}
+	}
+	readers := map[int32][]int{} // buffer → instructions reading it
+	for i, in := range p.Insts {
+		for _, s := range in.Src {
+			readers[s] = append(readers[s], i)
+		}
+	}
+	fetched := map[int32]bool{}
+	for _, f := range p.Fetches {
+		fetched[f] = true
+	}
+	// candidates: assignment index → the instruction computing its value
+	cand := map[int]int{}
+	target := map[int]int32{} // instruction → the variable it would write
+	for a, as := range assigns {
+		s, v := as.Src[0], as.Dst[0]
+		i, ok := writer[s]
+		if !ok || !p.Insts[i].InPlace || p.Insts[i].Hoist || p.Bufs[s].View || fetched[s] {
+			continue
+		}
+		if _, taken := target[i]; taken {
+			continue // the value is assigned to two variables
+		}
+		cand[a], target[i] = i, v
+	}
+	// a moved instruction's output may only be read by other moved
+	// instructions (which will read the variable instead); drop the others
+	// until nothing changes
+	for changed := true; changed; {
+		changed = false
+		for a, i := range cand {
+			for _, r := range readers[p.Insts[i].Dst[0]] {
+				if _, moved := target[r]; !moved {
+					delete(cand, a)
+					delete(target, i)
+					changed = true
+					break
+				}
+			}
+		}
+	}
+	// no moved instruction may read a variable that an earlier moved one
+	// has already overwritten
+	for changed := true; changed; {
+		changed = false
+		for a, i := range cand {
+			v := target[i]
+			for _, r := range readers[v] {
+				if _, moved := target[r]; moved && r > i {
+					delete(cand, a)
+					delete(target, i)
+					changed = true
+					break
+				}
+			}
+		}
+	}
+	if len(cand) == 0 {
+		return assigns
+	}
+	// rewrite: the moved instructions write the variable and their readers
+	// read it
+	newBuf := map[int32]int32{}
+	for i, v := range target {
+		s := p.Insts[i].Dst[0]
+		newBuf[s] = v
+		// the temporary is no longer written: make it another binding of
+		// the variable, so that the planner gives it no memory
+		p.Bufs[s] = vm.Buffer{Kind: vm.BufVariable, Name: p.Bufs[v].Name, Shape: p.Bufs[v].Shape}
+	}
+	var body, tail []vm.Inst
+	for i, in := range p.Insts {
+		in.Src = slices.Clone(in.Src)
+		for k, s := range in.Src {
+			if v, ok := newBuf[s]; ok {
+				in.Src[k] = v
+			}
+		}
+		if v, ok := target[i]; ok {
+			in.Dst = []int32{v}
+			tail = append(tail, in)
+			continue
+		}
+		body = append(body, in)
+	}
+	p.Insts = append(body, tail...)
+	var left []vm.Inst
+	for a, as := range assigns {
+		if _, done := cand[a]; !done {
+			left = append(left, as)
+		}
+	}
+	return left
 }
 
 func tensorOf(dt graph.DType, shape graph.Shape, vals []float64) (*tensor.Dense, error) {

@@ -58,9 +58,16 @@ func ExplainBatch(p *vm.Program, batch int) string {
 	}
 	section := func(title string, kind vm.BufKind) {
 		first := true
+		seen := map[string]bool{}
 		for i, buf := range p.Bufs {
 			if buf.Kind != kind || buf.View {
 				continue
+			}
+			if kind == vm.BufVariable {
+				if seen[buf.Name] { // a second binding of a variable written in place
+					continue
+				}
+				seen[buf.Name] = true
 			}
 			if first {
 				b.WriteString(title + ":\n")
@@ -163,9 +170,13 @@ func ExplainBatch(p *vm.Program, batch int) string {
 	size := p.DType.Size()
 	vars := 0
 	nbuf := 0
+	counted := map[string]bool{}
 	for i, buf := range p.Bufs {
 		if buf.Kind == vm.BufVariable {
-			vars += shapes[i].Size()
+			if !counted[buf.Name] {
+				counted[buf.Name] = true
+				vars += shapes[i].Size()
+			}
 		} else {
 			nbuf++
 		}

@@ -3,12 +3,12 @@ package compile_test
 import (
 	"math"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tapegrad/tapegrad/autodiff"
 	"github.com/tapegrad/tapegrad/compile"
 	"github.com/tapegrad/tapegrad/graph"
 	"github.com/tapegrad/tapegrad/internal/golden"
@@ -204,5 +204,39 @@ func TestGoldenBNFoldDense(t *testing.T) {
 		})
 	}
 	require.NotZero(t, n, "no bn_fold_dense cases")
-	_ = strings.TrimSpace
+}
+
+// An SGD update is computed straight into the weights (no temporary, no
+// assignment copy), after everything that could fail: a step whose loss
+// kernel fails (a label out of range) leaves every variable as it was.
+func TestAssignInPlace(t *testing.T) {
+	g := graph.New(graph.Float32)
+	x := g.Input("x", graph.Shape{graph.Batch, 4})
+	y := g.Input("y", graph.Shape{graph.Batch})
+	w := g.Variable("w", graph.Shape{4, 3})
+	loss := nodes.SoftmaxCrossEntropySparse(nodes.MatMul(x, w), y)
+	gw, err := autodiff.Grad(loss, w)
+	require.NoError(t, err)
+	upd := nodes.Assign(w, nodes.Sub(w, nodes.Mul(g.Scalar(0.5), gw[0])))
+	p, err := compile.Compile(g, []*graph.Node{loss, upd}, compile.Options{Verify: true})
+	require.NoError(t, err)
+	for _, in := range p.Insts {
+		assert.NotEqual(t, vm.OpAssign, in.Op, "the update still goes through a copy:\n%s", p)
+	}
+	last := p.Insts[len(p.Insts)-1]
+	assert.Equal(t, "w", p.Bufs[last.Dst[0]].Name, "the update is not the last instruction:\n%s", p)
+
+	st := vm.NewStore()
+	w0 := []float64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}
+	require.NoError(t, st.SetFloat64s("w", graph.Shape{4, 3}, graph.Float32, w0))
+	m := vm.NewMachine(p, st)
+	xs := testutil.Tensor(graph.Float32, []int{2, 4}, []float64{1, 0, 0, 0, 0, 1, 0, 0})
+	_, err = m.Run(vm.Feeds{"x": xs, "y": testutil.Tensor(graph.Float32, []int{2}, []float64{1, 7})})
+	require.Error(t, err, "label 7 of 3 classes")
+	got, _ := st.Float64s("w")
+	assert.Equal(t, w0, got, "a failed step changed the weights")
+	_, err = m.Run(vm.Feeds{"x": xs, "y": testutil.Tensor(graph.Float32, []int{2}, []float64{1, 2})})
+	require.NoError(t, err)
+	got, _ = st.Float64s("w")
+	assert.NotEqual(t, w0, got, "a good step did not update the weights")
 }

@@ -3,6 +3,7 @@ package vm
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/tapegrad/tapegrad/graph"
@@ -120,11 +121,12 @@ func (p *Program) InputNames() []string {
 	return names
 }
 
-// Variables returns the store names the program reads or writes.
+// Variables returns the store names the program reads or writes, each
+// once (a variable written in place may have two buffers).
 func (p *Program) Variables() []string {
 	var names []string
 	for _, b := range p.Bufs {
-		if b.Kind == BufVariable {
+		if b.Kind == BufVariable && !slices.Contains(names, b.Name) {
 			names = append(names, b.Name)
 		}
 	}

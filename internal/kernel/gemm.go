@@ -2,12 +2,18 @@ package kernel
 
 // GemmFunc computes C = alpha·op(A)·op(B) + beta·C for row-major matrices,
 // where op(X) is X or Xᵀ. op(A) is m×k, op(B) is k×n, C is m×n; lda, ldb and
-// ldc are the row strides of A, B and C as stored.
+// ldc are the row strides of A, B and C as stored. When beta is zero C is
+// only written (a NaN in it does not survive); when alpha is zero A and B
+// are not read.
 type GemmFunc[T Float] func(transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int)
 
-// Gemm returns the GEMM of the build for element type T: gonum's pure-Go BLAS
-// by default, OpenBLAS with the build tag openblas. Resolve it once, when a
-// kernel is bound; the returned function allocates nothing.
+// Gemm returns the GEMM of the build for element type T: by default the
+// packed pure-Go GEMM of this package (gemm_packed.go) with AVX2+FMA
+// assembly micro-kernels on amd64 CPUs that have them and portable Go
+// micro-kernels elsewhere or with the build tag purego; OpenBLAS with the
+// build tag openblas. Resolve it once, when a kernel is bound; the returned
+// function allocates nothing. It panics with a "kernel:" message when a
+// slice is too short for its matrix or a leading dimension too small.
 func Gemm[T Float]() GemmFunc[T] {
 	var f any
 	if Is64[T]() {
@@ -18,7 +24,9 @@ func Gemm[T Float]() GemmFunc[T] {
 	return f.(GemmFunc[T])
 }
 
-// GemmBackend names the BLAS behind Gemm: "gonum" or "openblas".
+// GemmBackend names the GEMM behind Gemm: "go-avx2" (the packed GEMM with
+// its assembly micro-kernels), "go-portable" (the packed GEMM in plain Go:
+// the purego build, or a CPU without AVX2 and FMA) or "openblas".
 func GemmBackend() string { return backend }
 
 // guard handles the degenerate sizes that BLAS implementations reject or
@@ -29,18 +37,44 @@ func guard[T Float](f GemmFunc[T]) GemmFunc[T] {
 			return
 		}
 		if k == 0 {
-			for i := 0; i < m; i++ {
-				row := c[i*ldc : i*ldc+n]
-				if beta == 0 {
-					clear(row)
-				} else {
-					for j := range row {
-						row[j] *= beta
-					}
-				}
-			}
+			checkGemm(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
+			scaleC(beta, c, m, n, ldc)
 			return
 		}
 		f(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 	}
+}
+
+// checkGemm panics, like gonum's BLAS, when a dimension is negative or a
+// slice is too short for the matrix it is said to hold: the assembly
+// micro-kernels and OpenBLAS would read or write out of bounds.
+func checkGemm(transA, transB bool, m, n, k, na, lda, nb, ldb, nc, ldc int) {
+	if m < 0 || n < 0 || k < 0 {
+		panic("kernel: gemm: negative dimension")
+	}
+	ar, ac := dims(transA, m, k)
+	br, bc := dims(transB, k, n)
+	checkLen("A", na, ar, ac, lda)
+	checkLen("B", nb, br, bc, ldb)
+	checkLen("C", nc, m, n, ldc)
+}
+
+// checkLen checks a rows×cols matrix stored with leading dimension ld in
+// have elements. An empty matrix is not read, whatever its ld (the VM binds
+// an m×0 operand with ld 0).
+func checkLen(name string, have, rows, cols, ld int) {
+	if rows == 0 || cols == 0 {
+		return
+	}
+	if ld < cols || have < (rows-1)*ld+cols {
+		panic("kernel: gemm: " + name + " too short or bad leading dimension")
+	}
+}
+
+// dims returns the stored shape of a rows×cols operand, transposed or not.
+func dims(trans bool, rows, cols int) (int, int) {
+	if trans {
+		return cols, rows
+	}
+	return rows, cols
 }

@@ -35,6 +35,10 @@ func init() {
 	}
 }
 
+// setBLASThreads sets the number of threads OpenBLAS uses (the benchmarks
+// compare one and two).
+func setBLASThreads(n int) { C.openblas_set_num_threads(C.int(n)) }
+
 func ctrans(t bool) C.enum_CBLAS_TRANSPOSE {
 	if t {
 		return C.CblasTrans
@@ -42,38 +46,15 @@ func ctrans(t bool) C.enum_CBLAS_TRANSPOSE {
 	return C.CblasNoTrans
 }
 
-// checkLen panics, like gonum's BLAS, when a slice is too short for the
-// matrix it is said to hold: OpenBLAS would read or write out of bounds.
-func checkLen(name string, have, rows, cols, ld int) {
-	if ld < max(1, cols) || (rows > 0 && have < (rows-1)*ld+cols) {
-		panic("kernel: gemm: " + name + " too short or bad leading dimension")
-	}
-}
-
-func dims(trans bool, rows, cols int) (int, int) {
-	if trans {
-		return cols, rows
-	}
-	return rows, cols
-}
-
 func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	ar, ac := dims(transA, m, k)
-	br, bc := dims(transB, k, n)
-	checkLen("A", len(a), ar, ac, lda)
-	checkLen("B", len(b), br, bc, ldb)
-	checkLen("C", len(c), m, n, ldc)
+	checkGemm(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
 	C.cblas_sgemm(C.CblasRowMajor, ctrans(transA), ctrans(transB), C.int(m), C.int(n), C.int(k),
 		C.float(alpha), (*C.float)(&a[0]), C.int(lda), (*C.float)(&b[0]), C.int(ldb),
 		C.float(beta), (*C.float)(&c[0]), C.int(ldc))
 }
 
 func dgemm(transA, transB bool, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
-	ar, ac := dims(transA, m, k)
-	br, bc := dims(transB, k, n)
-	checkLen("A", len(a), ar, ac, lda)
-	checkLen("B", len(b), br, bc, ldb)
-	checkLen("C", len(c), m, n, ldc)
+	checkGemm(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
 	C.cblas_dgemm(C.CblasRowMajor, ctrans(transA), ctrans(transB), C.int(m), C.int(n), C.int(k),
 		C.double(alpha), (*C.double)(&a[0]), C.int(lda), (*C.double)(&b[0]), C.int(ldb),
 		C.double(beta), (*C.double)(&c[0]), C.int(ldc))
