@@ -57,38 +57,63 @@ func (op cmpOp) Bind64(a *kernel.Args[float64]) func() {
 	return bindBinary(a, cmpRow[float64](op.kind))
 }
 
+// cmpRow returns the row kernel of a comparison: one loop per kind, the
+// test written out in it (no call per element).
 func cmpRow[T kernel.Float](kind cmpKind) kernel.BinaryRow[T] {
-	var test func(x, y T) bool
-	switch kind {
-	case cmpEq:
-		test = func(x, y T) bool { return x == y }
-	case cmpNe:
-		test = func(x, y T) bool { return x != y }
-	case cmpLt:
-		test = func(x, y T) bool { return x < y }
-	case cmpLe:
-		test = func(x, y T) bool { return x <= y }
-	case cmpGt:
-		test = func(x, y T) bool { return x > y }
-	default:
-		test = func(x, y T) bool { return x >= y }
-	}
 	return func(m kernel.Mode, d, a, b []T) {
-		for i := range d {
-			x, y := a[0], b[0]
-			if m != kernel.SV {
-				x = a[i]
+		switch kind {
+		case cmpEq:
+			for i := range d {
+				x, y := operands(m, a, b, i)
+				d[i] = mask[T](x == y)
 			}
-			if m != kernel.VS {
-				y = b[i]
+		case cmpNe:
+			for i := range d {
+				x, y := operands(m, a, b, i)
+				d[i] = mask[T](x != y)
 			}
-			if test(x, y) {
-				d[i] = 1
-			} else {
-				d[i] = 0
+		case cmpLt:
+			for i := range d {
+				x, y := operands(m, a, b, i)
+				d[i] = mask[T](x < y)
+			}
+		case cmpLe:
+			for i := range d {
+				x, y := operands(m, a, b, i)
+				d[i] = mask[T](x <= y)
+			}
+		case cmpGt:
+			for i := range d {
+				x, y := operands(m, a, b, i)
+				d[i] = mask[T](x > y)
+			}
+		default:
+			for i := range d {
+				x, y := operands(m, a, b, i)
+				d[i] = mask[T](x >= y)
 			}
 		}
 	}
+}
+
+// operands returns the i-th pair of a binary row in mode m.
+func operands[T kernel.Float](m kernel.Mode, a, b []T, i int) (T, T) {
+	x, y := a[0], b[0]
+	if m != kernel.SV {
+		x = a[i]
+	}
+	if m != kernel.VS {
+		y = b[i]
+	}
+	return x, y
+}
+
+// mask is 1 for true and 0 for false.
+func mask[T kernel.Float](c bool) T {
+	if c {
+		return 1
+	}
+	return 0
 }
 
 // Maximum returns the element-wise maximum of a and b, broadcasting. NaN
@@ -120,13 +145,7 @@ func (op extremumOp) Bind64(a *kernel.Args[float64]) func() {
 func extremumRow[T kernel.Float](isMax bool) kernel.BinaryRow[T] {
 	return func(m kernel.Mode, d, a, b []T) {
 		for i := range d {
-			x, y := a[0], b[0]
-			if m != kernel.SV {
-				x = a[i]
-			}
-			if m != kernel.VS {
-				y = b[i]
-			}
+			x, y := operands(m, a, b, i)
 			switch {
 			case x != x || y != y:
 				d[i] = x + y // NaN
