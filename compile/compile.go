@@ -233,6 +233,21 @@ func lower(f *Func, views planOptions) (*vm.Program, error) {
 	return p, nil
 }
 
+// accumulatesOnto reports whether in is a kernel that accumulates onto its
+// input holding the variable v (an SGD step folded into a GEMM), and may
+// so write its result over v.
+func accumulatesOnto(p *vm.Program, in vm.Inst, v int32) bool {
+	if in.Op != vm.OpCall {
+		return false
+	}
+	acc, ok := p.Kernels[in.Aux].(nodes.Accumulator)
+	if !ok {
+		return false
+	}
+	k := acc.AccumulatesInto()
+	return k >= 0 && k < len(in.Src) && in.Src[k] == v
+}
+
 // assignInPlace lets the element-wise instruction that computes an
 // assigned value write it straight into the variable, instead of into a
 // temporary that the assignment then copies (an SGD update becomes one
@@ -262,7 +277,10 @@ func assignInPlace(p *vm.Program, assigns []vm.Inst) []vm.Inst {
 	for a, as := range assigns {
 		s, v := as.Src[0], as.Dst[0]
 		i, ok := writer[s]
-		if !ok || !p.Insts[i].InPlace || p.Insts[i].Hoist || p.Bufs[s].View || fetched[s] {
+		if !ok || p.Insts[i].Hoist || p.Bufs[s].View || fetched[s] {
+			continue
+		}
+		if !p.Insts[i].InPlace && !accumulatesOnto(p, p.Insts[i], v) {
 			continue
 		}
 		if _, taken := target[i]; taken {

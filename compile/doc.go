@@ -49,10 +49,13 @@
 //     rows and an activation into one fused dense instruction (the GEMM,
 //     then one sweep); when the pre-activation is read elsewhere (by an
 //     activation's gradient) the fused op keeps it as a second output.
-//  9. fuse-elementwise — merge chains of element-wise values of one shape,
+//  9. fuse-gemm-update — fold an SGD step w ← w − c·op(a)·op(b) into the
+//     GEMM of its gradient (alpha = −c, beta = 1 onto w): no gradient
+//     buffer, no sweep.
+//  10. fuse-elementwise — merge chains of element-wise values of one shape,
 //     whose intermediate results nothing else reads, into one instruction
 //     that computes the chain in a single sweep over memory.
-//  10. plan-memory — let the machine's memory planner (package vm) save
+//  11. plan-memory — let the machine's memory planner (package vm) save
 //     memory and work: a reshape becomes a view of its input, an
 //     element-wise instruction may write over an input that is not read
 //     afterwards, and an instruction that reads only variables and
@@ -62,16 +65,22 @@
 //
 // Lowering, after the passes, gives every remaining value a buffer and every
 // non-leaf value an instruction, in an order where each instruction comes
-// after the ones it reads from; assignments to variables run last.
+// after the ones it reads from; assignments to variables run last. An
+// assigned value computed by an element-wise instruction (or by a GEMM
+// accumulating onto the variable) is written straight into the variable
+// instead: that instruction moves to the end of the run, after everything
+// that could fail or still reads the old value.
 //
 // Every pass changes how a program computes, not what. The passes other
 // than fold-bn and the fuse- passes give the same bits as no pass at all;
-// those four may round differently (Options.Verify checks a program against
+// those five may round differently (Options.Verify checks a program against
 // the same one compiled without them). Where they do: fuse-dense-act copies
 // the bias into the output and lets the GEMM accumulate onto it, so a
 // pre-activation is b + Σ rather than Σ + b and may round to the
 // neighbouring float; fold-bn multiplies the scale into the kernel
-// (W·s, then the GEMM) instead of scaling the GEMM's result. fuse-bn-act
+// (W·s, then the GEMM) instead of scaling the GEMM's result;
+// fuse-gemm-update lets the GEMM scale by −c and add w as it accumulates.
+// fuse-bn-act
 // and fuse-elementwise run the same row kernels on the same values in the
 // graph's dtype and give the same bits (package train's
 // TestFitFusionRounding trains with and without each fusing pass and

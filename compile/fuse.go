@@ -257,3 +257,47 @@ func sortByPos(vs []*Value, pos map[*Value]int) {
 		}
 	}
 }
+
+// fuseGemmUpdate folds an SGD step into the GEMM of its gradient:
+// Assign(w, w − c·MatMul(a, b)), with c a single value and the product and
+// the intermediate values read by nothing else, becomes one FusedGemmUpdate
+// (alpha = −c, beta = 1 onto w). Lowering then lets it write w in place.
+func fuseGemmUpdate(f *Func) (string, error) {
+	cons := f.consumers()
+	fetched := f.fetched()
+	only := func(v, reader *Value) bool { return !fetched[v] && len(cons[v]) == 1 && cons[v][0] == reader }
+	repl := map[*Value]*Value{}
+	var places []placement
+	count := 0
+	for _, as := range f.Values {
+		if !nodes.IsAssign(as.Op) {
+			continue
+		}
+		w, u := as.Args[0], as.Args[1]
+		if u.Op.Name() != "sub" || u.Args[0] != w || !only(u, as) {
+			continue
+		}
+		m := u.Args[1]
+		if m.Op.Name() != "mul" || !only(m, u) {
+			continue
+		}
+		g, c := m.Args[0], m.Args[1]
+		if !isMatMul(g) {
+			g, c = c, g
+		}
+		if !isMatMul(g) || !only(g, m) || !g.Shape.Equal(w.Shape) || c.Shape.IsOpen() || c.Shape.Size() != 1 {
+			continue
+		}
+		ta, tb, _ := nodes.MatMulTransposes(g.Op)
+		op := &nodes.FusedGemmUpdate{TransA: ta, TransB: tb, From: []string{g.Name, m.Name, u.Name}}
+		fused := f.NewValue(op, u.Name, u.Shape, g.Args[0], g.Args[1], c, w)
+		fused.From, fused.Node = op.From, u.Node
+		repl[u], repl[m], repl[g] = fused, fused, fused
+		places = append(places, placement{u, fused})
+		count++
+	}
+	if count > 0 {
+		f.insertReplacing(repl, places)
+	}
+	return fmt.Sprintf("%d fused", count), nil
+}

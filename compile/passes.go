@@ -22,6 +22,7 @@ var Passes = []Pass{
 	{"fold-bn", foldBN},
 	{"fuse-bn-act", fuseBNAct},
 	{"fuse-dense-act", fuseDenseAct},
+	{"fuse-gemm-update", fuseGemmUpdate},
 	{"fuse-elementwise", fuseElementwise},
 	{"plan-memory", func(*Func) (string, error) {
 		return "views, in-place and hoisted instructions marked for the planner", nil
@@ -30,7 +31,7 @@ var Passes = []Pass{
 
 // fusing names the passes that change how values are computed (and so
 // their rounding); Verify compares programs with and without them.
-var fusing = []string{"fold-bn", "fuse-bn-act", "fuse-dense-act", "fuse-elementwise"}
+var fusing = []string{"fold-bn", "fuse-bn-act", "fuse-dense-act", "fuse-gemm-update", "fuse-elementwise"}
 
 // prune drops the values the fetches do not depend on.
 func prune(f *Func) (string, error) {

@@ -103,6 +103,16 @@ func TestEachPassAlone(t *testing.T) {
 			before: []string{"exp", "mul", "tanh"}, after: []string{"fused[exp,mul,tanh]"},
 		},
 		{
+			pass: "fuse-gemm-update",
+			build: func(g *graph.Graph) []*graph.Node {
+				x := g.Input("x", graph.Shape{graph.Batch, 3})
+				dy := g.Input("dy", graph.Shape{graph.Batch, 2})
+				w := g.Variable("w", graph.Shape{3, 2})
+				return []*graph.Node{nodes.Assign(w, nodes.Sub(w, nodes.Mul(g.Scalar(0.1), nodes.MatMulT(x, dy, true, false))))}
+			},
+			before: []string{"matmul[Aᵀ]", "mul", "sub", "assign"}, after: []string{"gemm_update[Aᵀ]", "assign"},
+		},
+		{
 			pass: "fuse-bn-act",
 			build: func(g *graph.Graph) []*graph.Node {
 				x := g.Input("x", graph.Shape{graph.Batch, 3})

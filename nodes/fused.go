@@ -467,3 +467,75 @@ func InPlace(op graph.Op) bool {
 	ar, _ := ElementwiseArity(op)
 	return ar > 0
 }
+
+// FusedGemmUpdate is a weight update folded into the GEMM that computes its
+// gradient: w − c·op(a)·op(b) as one GEMM with alpha = −c and beta = 1
+// accumulating onto w (an SGD step, w ← w − η·Xᵀ·dY, costs no sweep and no
+// gradient buffer). Inputs a, b, c (a single value: the learning rate) and
+// w; when the compiler has it write straight into w's variable, the GEMM
+// accumulates in place.
+type FusedGemmUpdate struct {
+	TransA, TransB bool
+	From           []string
+}
+
+// Name returns "gemm_update".
+func (op *FusedGemmUpdate) Name() string { return "gemm_update" }
+
+// Attrs shows the transposes.
+func (op *FusedGemmUpdate) Attrs() string {
+	return matMulOp{transA: op.TransA, transB: op.TransB}.Attrs()
+}
+
+// InferShape is MatMul's rule; w must have the product's shape and c one
+// value.
+func (op *FusedGemmUpdate) InferShape(in []graph.Shape) (graph.Shape, error) {
+	if len(in) != 4 {
+		return nil, graph.Errorf(graph.ErrArg, "gemm_update takes 4 inputs, got %d", len(in))
+	}
+	out, err := matMulOp{transA: op.TransA, transB: op.TransB}.InferShape(in[:2])
+	if err != nil {
+		return nil, err
+	}
+	if in[2].Size() != 1 || !in[3].Equal(out) {
+		return nil, graph.Errorf(graph.ErrShape, "gemm_update: rate %v and weights %v for a product %v", in[2], in[3], out)
+	}
+	return out, nil
+}
+
+// AccumulatesInto reports the input the kernel accumulates onto (w): the
+// compiler may make the output share its memory.
+func (op *FusedGemmUpdate) AccumulatesInto() int { return 3 }
+
+// NoGradient: fused ops are made after autodiff.
+func (op *FusedGemmUpdate) NoGradient() string {
+	return "fused ops are made by the compiler, after autodiff"
+}
+
+// Bind32 binds the kernel.
+func (op *FusedGemmUpdate) Bind32(a *kernel.Args[float32]) func() { return bindGemmUpdate(op, a) }
+
+// Bind64 binds the kernel.
+func (op *FusedGemmUpdate) Bind64(a *kernel.Args[float64]) func() { return bindGemmUpdate(op, a) }
+
+func bindGemmUpdate[T kernel.Float](op *FusedGemmUpdate, a *kernel.Args[T]) func() {
+	gemm := kernel.Gemm[T]()
+	m, k := dims(a.In[0], op.TransA)
+	_, n := dims(a.In[1], op.TransB)
+	lda, ldb := a.In[0][1], a.In[1][1]
+	x, y, rate, w, d := a.Src[0], a.Src[1], a.Src[2], a.Src[3], a.Dst[0]
+	ta, tb := op.TransA, op.TransB
+	inPlace := len(d) > 0 && &d[0] == &w[0]
+	return func() {
+		if !inPlace {
+			copy(d, w)
+		}
+		gemm(ta, tb, m, n, k, -rate[0], x, lda, y, ldb, 1, d, n)
+	}
+}
+
+// Accumulator is implemented by fused ops whose kernel accumulates onto one
+// of its inputs, which may therefore share the output's memory.
+type Accumulator interface {
+	AccumulatesInto() int
+}
