@@ -5,7 +5,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/tapegrad/tapegrad/graph"
 	"github.com/tapegrad/tapegrad/vm"
 )
 
@@ -85,43 +84,21 @@ func ExplainBatch(p *vm.Program, batch int) string {
 	section("variables", vm.BufVariable)
 	section("constants", vm.BufConstant)
 	inst := func(in vm.Inst) {
-		var line strings.Builder
-		for i, d := range in.Dst {
-			if i > 0 {
-				line.WriteString(", ")
-			}
-			fmt.Fprintf(&line, "%%%d", d)
-		}
-		line.WriteString(" = ")
-		switch in.Op {
-		case vm.OpCall:
-			line.WriteString(graph.OpString(p.Kernels[in.Aux]))
-		default:
-			line.WriteString(in.Op.String())
-		}
-		for _, s := range in.Src {
-			fmt.Fprintf(&line, " %%%d", s)
-		}
-		line.WriteString(" :")
-		for i, d := range in.Dst {
-			if i > 0 {
-				line.WriteByte(',')
-			}
-			fmt.Fprintf(&line, " %s%v%s", dt, p.Bufs[d].Shape, blockOf(d))
-		}
-		if in.InPlace && planErr == nil && len(in.Src) > 0 {
+		inPlace := false
+		if in.InPlace && planErr == nil && len(in.Dst) > 0 {
 			for _, s := range in.Src {
 				if plan.Group[s] >= 0 && plan.Group[s] == plan.Group[in.Dst[0]] {
-					line.WriteString(" (in place)")
+					inPlace = true
 					break
 				}
 			}
 		}
-		fmt.Fprintf(&b, "  %s", line.String())
-		if in.Note != "" {
-			fmt.Fprintf(&b, "   ; %s", in.Note)
-		}
-		b.WriteByte('\n')
+		fmt.Fprintf(&b, "  %s\n", p.InstStringWith(in, func(d int32) string {
+			if inPlace && d == in.Dst[0] {
+				return blockOf(d) + " (in place)"
+			}
+			return blockOf(d)
+		}))
 	}
 	var hoisted, body, assigns []vm.Inst
 	for _, in := range p.Insts {

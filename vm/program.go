@@ -180,7 +180,12 @@ func (p *Program) String() string {
 }
 
 // InstString formats one instruction: `%5 = matmul %0 %1 : f32[B,300]   ; dense/matmul`.
-func (p *Program) InstString(in Inst) string {
+func (p *Program) InstString(in Inst) string { return p.InstStringWith(in, nil) }
+
+// InstStringWith is InstString with each output's type followed by what
+// decorate returns for its buffer (Explain adds the buffer's place in the
+// arena); decorate may be nil.
+func (p *Program) InstStringWith(in Inst, decorate func(buf int32) string) string {
 	var b strings.Builder
 	for i, d := range in.Dst {
 		if i > 0 {
@@ -210,6 +215,9 @@ func (p *Program) InstString(in Inst) string {
 			shape = p.Bufs[d].Shape
 		}
 		fmt.Fprintf(&b, " %v%v", p.DType, shape)
+		if decorate != nil {
+			b.WriteString(decorate(d))
+		}
 	}
 	if in.Note != "" {
 		b.WriteString("   ; ")
