@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 
@@ -45,6 +46,11 @@ type Options struct {
 // Compile turns the part of g that fetches depend on into a program. It
 // returns g's first builder error before anything else.
 func Compile(g *graph.Graph, fetches []*graph.Node, opts Options) (*vm.Program, error) {
+	return compileWith(g, fetches, opts, opts.Verify || verifyEnv)
+}
+
+// compileWith is Compile, verifying the program when check is set.
+func compileWith(g *graph.Graph, fetches []*graph.Node, opts Options, check bool) (*vm.Program, error) {
 	if g == nil {
 		return nil, errors.New("compile: nil graph")
 	}
@@ -114,13 +120,21 @@ func Compile(g *graph.Graph, fetches []*graph.Node, opts Options) (*vm.Program, 
 			}
 		}
 	}
-	if opts.Verify {
+	if check {
 		if err := verify(g, fetches, opts, prog); err != nil {
 			return nil, err
 		}
 	}
 	return prog, nil
 }
+
+// verifyEnv turns Verify on for every compilation when TAPEGRAD_VERIFY is
+// set to 1 or true: .ci/run runs the whole test suite so (with OpenBLAS),
+// checking every program any test compiles against its unfused twin.
+var verifyEnv = func() bool {
+	v := os.Getenv("TAPEGRAD_VERIFY")
+	return v == "1" || v == "true"
+}()
 
 // planOptions carries the plan-memory pass's switch into lowering: the
 // pass itself is the memory planner of package vm, which lays the buffers
