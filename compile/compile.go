@@ -23,7 +23,8 @@ type Options struct {
 	Trace io.Writer
 	// Verify compiles the graph a second time without the fusing passes
 	// and checks, on random inputs and variables, that both programs give
-	// the same fetches to round-off.
+	// the same fetches to round-off. The environment variable
+	// TAPEGRAD_VERIFY=1 turns it on for every compilation.
 	Verify bool
 	// VerifyFeeds, when set, are the inputs Verify runs both programs on
 	// (with an open batch dimension, any batch size); otherwise it draws

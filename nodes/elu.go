@@ -54,20 +54,12 @@ func ELU(x *graph.Node, alpha float64) *graph.Node {
 func SELU(x *graph.Node) *graph.Node { return add(actOp{kind: actSELU}, x) }
 
 // eluRow computes scale·x for x > 0 and negScale·expm1(x) elsewhere. In
-// float32 it uses kernel.Expm1_32, which is within 2 ulp.
+// float32 it is kernel.Elu32Row (kernel.Expm1_32, within 2 ulp, eight lanes
+// at a time with AVX2).
 func eluRow[T kernel.Float](scale, negScale float64) kernel.UnaryRow[T] {
 	if !kernel.Is64[T]() {
 		s, ns := float32(scale), float32(negScale)
-		var f kernel.UnaryRow[float32] = func(d, x []float32) {
-			x = x[:len(d)]
-			for i, z := range x {
-				if z > 0 {
-					d[i] = s * z
-				} else {
-					d[i] = ns * kernel.Expm1_32(z) // also NaN
-				}
-			}
-		}
+		var f kernel.UnaryRow[float32] = func(d, x []float32) { kernel.Elu32Row(d, x, s, ns) }
 		return any(f).(kernel.UnaryRow[T])
 	}
 	return func(d, x []T) {
@@ -84,17 +76,23 @@ func eluRow[T kernel.Float](scale, negScale float64) kernel.UnaryRow[T] {
 }
 
 // eluGradRow computes g·scale for x > 0 and g·negScale·eˣ elsewhere (in
-// float32 with kernel.Exp32).
+// float32 with kernel.Exp32Row, a chunk of eˣ at a time on the stack).
 func eluGradRow[T kernel.Float](scale, negScale float64) actGradRow[T] {
 	if !kernel.Is64[T]() {
 		s, ns := float32(scale), float32(negScale)
 		var f actGradRow[float32] = func(d, x, g []float32) {
 			x, g = x[:len(d)], g[:len(d)]
-			for i, z := range x {
-				if z > 0 {
-					d[i] = s * g[i]
-				} else {
-					d[i] = ns * kernel.Exp32(z) * g[i]
+			var buf [rowChunk]float32
+			for lo := 0; lo < len(d); lo += rowChunk {
+				hi := min(lo+rowChunk, len(d))
+				e := buf[:hi-lo]
+				kernel.Exp32Row(e, x[lo:hi])
+				for i, z := range x[lo:hi] {
+					if z > 0 {
+						d[lo+i] = s * g[lo+i]
+					} else {
+						d[lo+i] = ns * e[i] * g[lo+i]
+					}
 				}
 			}
 		}

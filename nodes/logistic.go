@@ -84,34 +84,62 @@ func tanhRow[T kernel.Float](d, x []T) {
 	}
 }
 
+// rowChunk is how many float32 exponentials the row kernels below take at
+// a time into a buffer on the stack (1 KiB), for kernel.Exp32Row and
+// Expm1_32Row to sweep.
+const rowChunk = 256
+
 // sigmoid32Row is sigmoidRow in float32 with kernel.Exp32: 1/(1+e⁻ᶻ), or
-// eᶻ/(1+eᶻ) in the far negative tail where e⁻ᶻ overflows float32.
+// eᶻ/(1+eᶻ) in the far negative tail where e⁻ᶻ overflows float32. The
+// exponentials of a chunk are taken in one kernel.Exp32Row, on the stack,
+// so that d may be x.
 func sigmoid32Row(d, x []float32) {
 	x = x[:len(d)]
-	for i, z := range x {
-		if z >= -80 {
-			d[i] = 1 / (1 + kernel.Exp32(-z))
-		} else {
-			e := kernel.Exp32(z) // also NaN
-			d[i] = e / (1 + e)
+	var buf [rowChunk]float32
+	for lo := 0; lo < len(d); lo += rowChunk {
+		hi := min(lo+rowChunk, len(d))
+		e := buf[:hi-lo]
+		for i, z := range x[lo:hi] {
+			if z >= -80 {
+				e[i] = -z
+			} else {
+				e[i] = z // also NaN
+			}
+		}
+		kernel.Exp32Row(e, e)
+		for i, z := range x[lo:hi] {
+			if z >= -80 {
+				d[lo+i] = 1 / (1 + e[i])
+			} else {
+				d[lo+i] = e[i] / (1 + e[i])
+			}
 		}
 	}
 }
 
 // tanh32Row is tanhRow in float32: tanh z = t/(t+2) with t = e²ᶻ − 1 taken
-// by kernel.Expm1_32 (no cancellation near 0); ±1 beyond |z| = 9, where
-// float32's tanh is 1 to the last bit.
+// by kernel.Expm1_32 (no cancellation near 0), a chunk at a time with
+// kernel.Expm1_32Row; ±1 beyond |z| = 9, where float32's tanh is 1 to the
+// last bit.
 func tanh32Row(d, x []float32) {
 	x = x[:len(d)]
-	for i, z := range x {
-		switch {
-		case z > 9:
-			d[i] = 1
-		case z < -9:
-			d[i] = -1
-		default:
-			t := kernel.Expm1_32(2 * z) // also NaN
-			d[i] = t / (t + 2)
+	var buf [rowChunk]float32
+	for lo := 0; lo < len(d); lo += rowChunk {
+		hi := min(lo+rowChunk, len(d))
+		t := buf[:hi-lo]
+		for i, z := range x[lo:hi] {
+			t[i] = 2 * z
+		}
+		kernel.Expm1_32Row(t, t) // also NaN
+		for i, z := range x[lo:hi] {
+			switch {
+			case z > 9:
+				d[lo+i] = 1
+			case z < -9:
+				d[lo+i] = -1
+			default:
+				d[lo+i] = t[i] / (t[i] + 2)
+			}
 		}
 	}
 }

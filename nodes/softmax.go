@@ -100,8 +100,10 @@ func softmaxRow[T kernel.Float](d, x []T) {
 	if !kernel.Is64[T]() {
 		d, x, m := kernel.F32(d), kernel.F32(x), float32(m)
 		for i, v := range x {
-			e := kernel.Exp32(v - m)
-			d[i] = e
+			d[i] = v - m
+		}
+		kernel.Exp32Row(d, d)
+		for _, e := range d {
 			sum += float64(e)
 		}
 		inv := float32(1 / sum)
@@ -127,9 +129,18 @@ func logSoftmaxRow[T kernel.Float](d, x []T) {
 	m := rowMax(x)
 	sum := 0.0
 	if !kernel.Is64[T]() {
-		m32 := float32(m)
-		for _, v := range kernel.F32(x) {
-			sum += float64(kernel.Exp32(v - m32))
+		// the exponentials a chunk at a time on the stack: d may be x
+		x, m32 := kernel.F32(x), float32(m)
+		var buf [rowChunk]float32
+		for lo := 0; lo < len(x); lo += rowChunk {
+			e := buf[:min(rowChunk, len(x)-lo)]
+			for i, v := range x[lo : lo+len(e)] {
+				e[i] = v - m32
+			}
+			kernel.Exp32Row(e, e)
+			for _, v := range e {
+				sum += float64(v)
+			}
 		}
 	} else {
 		for _, v := range x {
