@@ -129,17 +129,20 @@ func logSoftmaxRow[T kernel.Float](d, x []T) {
 	m := rowMax(x)
 	sum := 0.0
 	if !kernel.Is64[T]() {
-		// the exponentials a chunk at a time on the stack: d may be x
-		x, m32 := kernel.F32(x), float32(m)
-		var buf [rowChunk]float32
-		for lo := 0; lo < len(x); lo += rowChunk {
-			e := buf[:min(rowChunk, len(x)-lo)]
-			for i, v := range x[lo : lo+len(e)] {
-				e[i] = v - m32
+		d, x, m32 := kernel.F32(d), kernel.F32(x), float32(m)
+		if len(d) > 0 && &d[0] == &x[0] {
+			// in place: d cannot hold the exponentials
+			for _, v := range x {
+				sum += float64(kernel.Exp32(v - m32))
 			}
-			kernel.Exp32Row(e, e)
-			for _, v := range e {
-				sum += float64(v)
+		} else {
+			// the exponentials in d, overwritten below
+			for i, v := range x {
+				d[i] = v - m32
+			}
+			kernel.Exp32Row(d, d)
+			for _, e := range d {
+				sum += float64(e)
 			}
 		}
 	} else {

@@ -14,6 +14,15 @@
 // openblas, Gemm is OpenBLAS's, through cgo. gonum's BLAS, the default
 // before, remains the reference the tests and benchmarks compare with.
 //
+// # Exponentials
+//
+// Exp32 and Expm1_32 are float32 exponentials in the manner of Cephes'
+// expf, within 2 ulp, for the activations (ELU, SELU, sigmoid, tanh,
+// softmax). Exp32Row, Expm1_32Row and Elu32Row take them over a row; on
+// amd64 CPUs with AVX2 and FMA they run eight lanes at a time (package
+// avx2), with the same results bit for bit, so that every build and every
+// machine computes the same values.
+//
 // # Binding
 //
 // The VM does not call kernels with arguments at run time. When a program is
