@@ -1,6 +1,10 @@
 package initializers
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+	"slices"
+)
 
 // Layout says how a kernel's dimensions are ordered, which decides its fans.
 type Layout uint8
@@ -30,30 +34,50 @@ func (l Layout) String() string {
 //
 // A scalar shape is an error in both layouts: Keras gives it fans of 1, but
 // a fan-based initializer on a scalar variable is almost surely a mistake.
+// So is a shape whose fans an int cannot count (no such kernel fits in
+// memory).
 func Fans(shape []int, layout Layout) (fanIn, fanOut float64, err error) {
 	for _, d := range shape {
 		if d < 0 {
 			return 0, 0, fmt.Errorf("initializers: shape %v has a negative dimension", shape)
 		}
 	}
+	var in, out []int // the dimensions whose products are the fans
 	switch {
 	case len(shape) == 0:
 		return 0, 0, fmt.Errorf("initializers: fans of a scalar shape []: a fan-based initializer needs a kernel of rank ≥ 1")
 	case layout == TorchLayout && len(shape) < 2:
 		return 0, 0, fmt.Errorf("initializers: fans of shape %v: the PyTorch layout [out, in, k…] needs rank ≥ 2", shape)
 	case layout == TorchLayout:
-		rf := 1
-		for _, d := range shape[2:] {
-			rf *= d
-		}
-		return float64(shape[1] * rf), float64(shape[0] * rf), nil
+		in = append([]int{shape[1]}, shape[2:]...)
+		out = append([]int{shape[0]}, shape[2:]...)
 	case len(shape) == 1:
-		return float64(shape[0]), float64(shape[0]), nil
+		in, out = shape, shape
+	default:
+		r := len(shape)
+		in = append([]int{shape[r-2]}, shape[:r-2]...)
+		out = append([]int{shape[r-1]}, shape[:r-2]...)
 	}
-	r := len(shape)
-	rf := 1
-	for _, d := range shape[:r-2] {
-		rf *= d
+	fi, okIn := product(in...)
+	fo, okOut := product(out...)
+	if !okIn || !okOut {
+		return 0, 0, fmt.Errorf("initializers: fans of shape %v (%v layout) overflow an int", shape, layout)
 	}
-	return float64(shape[r-2] * rf), float64(shape[r-1] * rf), nil
+	return float64(fi), float64(fo), nil
+}
+
+// product multiplies non-negative dimensions, reporting false when the
+// product overflows an int (a zero dimension makes it 0 whatever the rest).
+func product(dims ...int) (int, bool) {
+	if slices.Contains(dims, 0) {
+		return 0, true
+	}
+	n := 1
+	for _, d := range dims {
+		if n > math.MaxInt/d {
+			return 0, false
+		}
+		n *= d
+	}
+	return n, true
 }

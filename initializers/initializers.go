@@ -25,12 +25,14 @@ type Initializer interface {
 const TruncatedStd = 0.87962566103423978
 
 func checkLen(dst []float64, shape []int) error {
-	n := 1
 	for _, d := range shape {
 		if d < 0 {
 			return fmt.Errorf("initializers: shape %v has a negative dimension", shape)
 		}
-		n *= d
+	}
+	n, ok := product(shape...)
+	if !ok {
+		return fmt.Errorf("initializers: shape %v has more values than an int can count", shape)
 	}
 	if n != len(dst) {
 		return fmt.Errorf("initializers: %d values for shape %v", len(dst), shape)
@@ -58,13 +60,21 @@ func (Ones) Initialize(dst []float64, shape []int, _ *rand.Rand) error {
 	return Constant{Value: 1}.Initialize(dst, shape, nil)
 }
 
-// Constant fills with Value (Keras "constant", default 0).
+// Constant fills with Value (Keras "constant", default 0). Keras takes any
+// value; a NaN is an error here: NaN poisons every output and gradient that
+// reads the variable, and training cannot recover from it, so it is always
+// a mistake. ±Inf is allowed: it is meaningful for state that only ever
+// takes a minimum or maximum (a running max starts at −Inf), and a float
+// the user asked for explicitly.
 type Constant struct{ Value float64 }
 
 // Initialize implements Initializer.
 func (c Constant) Initialize(dst []float64, shape []int, _ *rand.Rand) error {
 	if err := checkLen(dst, shape); err != nil {
 		return err
+	}
+	if math.IsNaN(c.Value) {
+		return fmt.Errorf("initializers: constant: value NaN: want a number")
 	}
 	for i := range dst {
 		dst[i] = c.Value
@@ -73,7 +83,8 @@ func (c Constant) Initialize(dst []float64, shape []int, _ *rand.Rand) error {
 }
 
 // RandomNormal draws from N(Mean, Stddev²) (Keras "random_normal"; a zero
-// Stddev means Keras's default 0.05).
+// Stddev means Keras's default 0.05). Mean and Stddev must be finite and
+// Stddev positive.
 type RandomNormal struct{ Mean, Stddev float64 }
 
 // Initialize implements Initializer.
@@ -81,12 +92,9 @@ func (r RandomNormal) Initialize(dst []float64, shape []int, rng *rand.Rand) err
 	if err := checkLen(dst, shape); err != nil {
 		return err
 	}
-	sd := r.Stddev
-	if sd == 0 {
-		sd = 0.05
-	}
-	if sd < 0 || math.IsNaN(sd) || math.IsNaN(r.Mean) {
-		return fmt.Errorf("initializers: random_normal: stddev %g, mean %g: want stddev > 0", sd, r.Mean)
+	sd, err := normalParams("random_normal", r.Mean, r.Stddev)
+	if err != nil {
+		return err
 	}
 	if rng == nil {
 		return errNoRNG
@@ -98,7 +106,8 @@ func (r RandomNormal) Initialize(dst []float64, shape []int, rng *rand.Rand) err
 }
 
 // RandomUniform draws from U[Minval, Maxval) (Keras "random_uniform"; both
-// zero means Keras's defaults −0.05 and 0.05).
+// zero means Keras's defaults −0.05 and 0.05). The bounds must be finite,
+// with Minval < Maxval and a width Maxval − Minval that a float64 holds.
 type RandomUniform struct{ Minval, Maxval float64 }
 
 // Initialize implements Initializer.
@@ -110,14 +119,44 @@ func (r RandomUniform) Initialize(dst []float64, shape []int, rng *rand.Rand) er
 	if lo == 0 && hi == 0 {
 		lo, hi = -0.05, 0.05
 	}
-	if !(hi > lo) {
+	switch {
+	case math.IsNaN(lo) || math.IsNaN(hi) || math.IsInf(lo, 0) || math.IsInf(hi, 0):
+		return fmt.Errorf("initializers: random_uniform: minval %g, maxval %g: want finite bounds", lo, hi)
+	case !(hi > lo):
 		return fmt.Errorf("initializers: random_uniform: minval %g, maxval %g: want minval < maxval", lo, hi)
+	case math.IsInf(hi-lo, 0):
+		return fmt.Errorf("initializers: random_uniform: minval %g, maxval %g: the width of the range overflows a float64", lo, hi)
 	}
 	if rng == nil {
 		return errNoRNG
 	}
 	fillUniform(dst, lo, hi, rng)
 	return nil
+}
+
+// normalParams checks a normal initializer's mean and stddev (zero meaning
+// Keras's default 0.05) and returns the stddev.
+func normalParams(what string, mean, stddev float64) (float64, error) {
+	sd := stddev
+	if sd == 0 {
+		sd = 0.05
+	}
+	if !(sd > 0) || math.IsInf(sd, 0) || math.IsNaN(mean) || math.IsInf(mean, 0) {
+		return 0, fmt.Errorf("initializers: %s: stddev %g, mean %g: want a finite stddev > 0 and a finite mean", what, stddev, mean)
+	}
+	return sd, nil
+}
+
+// checkGain resolves a gain (zero meaning 1) and checks it is positive and
+// finite.
+func checkGain(what string, gain float64) (float64, error) {
+	if gain == 0 {
+		return 1, nil
+	}
+	if !(gain > 0) || math.IsInf(gain, 0) {
+		return 0, fmt.Errorf("initializers: %s: gain %g: want a positive finite number (0 means 1)", what, gain)
+	}
+	return gain, nil
 }
 
 func fillUniform(dst []float64, lo, hi float64, rng *rand.Rand) {
@@ -128,7 +167,8 @@ func fillUniform(dst []float64, lo, hi float64, rng *rand.Rand) {
 
 // TruncatedNormal draws from N(Mean, Stddev²) and redraws values more than
 // two Stddev from the mean (Keras "truncated_normal"; a zero Stddev means
-// 0.05). The actual standard deviation is Stddev·TruncatedStd.
+// 0.05; Mean and Stddev must be finite and Stddev positive). The actual
+// standard deviation is Stddev·TruncatedStd.
 type TruncatedNormal struct{ Mean, Stddev float64 }
 
 // Initialize implements Initializer.
@@ -136,12 +176,9 @@ func (r TruncatedNormal) Initialize(dst []float64, shape []int, rng *rand.Rand) 
 	if err := checkLen(dst, shape); err != nil {
 		return err
 	}
-	sd := r.Stddev
-	if sd == 0 {
-		sd = 0.05
-	}
-	if sd < 0 || math.IsNaN(sd) || math.IsNaN(r.Mean) {
-		return fmt.Errorf("initializers: truncated_normal: stddev %g, mean %g: want stddev > 0", sd, r.Mean)
+	sd, err := normalParams("truncated_normal", r.Mean, r.Stddev)
+	if err != nil {
+		return err
 	}
 	if rng == nil {
 		return errNoRNG
@@ -312,7 +349,8 @@ func LeCunNormal() VarianceScaling {
 // shape is flattened to [∏shape[:-1], shape[-1]], A ~ N(0,1) of shape
 // (max, min) is QR-factorized, Q's columns are multiplied by the signs of
 // R's diagonal, transposed when rows < cols, and scaled by Gain (zero means
-// 1). Then WᵀW = Gain²·I (rows ≥ cols) or WWᵀ = Gain²·I.
+// 1; it must be positive and finite). Then WᵀW = Gain²·I (rows ≥ cols) or
+// WWᵀ = Gain²·I.
 type Orthogonal struct{ Gain float64 }
 
 // Initialize implements Initializer.
@@ -323,12 +361,9 @@ func (o Orthogonal) Initialize(dst []float64, shape []int, rng *rand.Rand) error
 	if len(shape) < 2 {
 		return fmt.Errorf("initializers: orthogonal: shape %v: want rank ≥ 2", shape)
 	}
-	gain := o.Gain
-	if gain == 0 {
-		gain = 1
-	}
-	if math.IsNaN(gain) || math.IsInf(gain, 0) {
-		return fmt.Errorf("initializers: orthogonal: gain %g", gain)
+	gain, err := checkGain("orthogonal", o.Gain)
+	if err != nil {
+		return err
 	}
 	if rng == nil {
 		return errNoRNG
@@ -367,9 +402,9 @@ func (o Orthogonal) Initialize(dst []float64, shape []int, rng *rand.Rand) error
 	return nil
 }
 
-// Identity fills a 2-D kernel with Gain on the diagonal (zero Gain means 1)
-// and 0 elsewhere (Keras "identity"); rectangular kernels get the leading
-// diagonal.
+// Identity fills a 2-D kernel with Gain on the diagonal (zero Gain means 1;
+// it must be positive and finite) and 0 elsewhere (Keras "identity");
+// rectangular kernels get the leading diagonal.
 type Identity struct{ Gain float64 }
 
 // Initialize implements Initializer.
@@ -380,9 +415,9 @@ func (id Identity) Initialize(dst []float64, shape []int, _ *rand.Rand) error {
 	if len(shape) != 2 {
 		return fmt.Errorf("initializers: identity: shape %v: want rank 2", shape)
 	}
-	gain := id.Gain
-	if gain == 0 {
-		gain = 1
+	gain, err := checkGain("identity", id.Gain)
+	if err != nil {
+		return err
 	}
 	clear(dst)
 	for i := 0; i < min(shape[0], shape[1]); i++ {

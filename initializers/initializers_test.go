@@ -1,6 +1,7 @@
 package initializers_test
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -68,25 +69,46 @@ func caseShape(c golden.Case) []int {
 	return shape
 }
 
-// draw fills at least n values by repeated calls on the case's shape,
-// rounding through float32 when f32 is set.
+// draw fills at least n values of the case's shape. In float64 it calls
+// Initialize repeatedly on one stream. With f32 it goes through the
+// library's float32 path, the one a float32 model's variables take: float32
+// graphs of variables of that shape, each with init, whose values
+// vm.Store.Init draws (each variable from its own stream, derived from seed
+// and its name) and stores as float32, read back as float64.
 func draw(t *testing.T, init initializers.Initializer, shape []int, n int, f32 bool, seed uint64) []float64 {
 	t.Helper()
 	size := 1
 	for _, d := range shape {
 		size *= d
 	}
-	rng := rand.New(rand.NewPCG(seed, 7))
 	out := make([]float64, 0, n+size)
+	if f32 {
+		const perGraph = 4096 // variables per graph and store
+		k := (n + size - 1) / size
+		for start := 0; start < k; start += perGraph {
+			g := graph.New(graph.Float32)
+			var names []string
+			for i := start; i < min(k, start+perGraph); i++ {
+				names = append(names, g.Variable(fmt.Sprintf("v%d", i), shape, graph.WithInit(init)).Name())
+			}
+			store := vm.NewStore()
+			require.NoError(t, store.Init(g, seed, nil))
+			for _, name := range names {
+				_, dt, ok := store.Shape(name)
+				require.True(t, ok, name)
+				require.Equal(t, graph.Float32, dt, name)
+				v, err := store.Float64s(name)
+				require.NoError(t, err)
+				out = append(out, v...)
+			}
+		}
+		return out
+	}
+	rng := rand.New(rand.NewPCG(seed, 7))
 	buf := make([]float64, size)
 	for len(out) < n {
 		require.NoError(t, init.Initialize(buf, shape, rng))
-		for _, v := range buf {
-			if f32 {
-				v = float64(float32(v))
-			}
-			out = append(out, v)
-		}
+		out = append(out, buf...)
 	}
 	return out
 }
@@ -192,8 +214,10 @@ func checkStats(t *testing.T, c golden.Case, init initializers.Initializer, shap
 		assert.LessOrEqual(t, hi, out["support_max"].Scalar()+slack, "max above the support")
 	}
 	if w, ok := out["uniform_limit"]; ok {
-		// with 10⁶ uniform draws the extremes lie within limit·1e-4 of the
-		// bounds except with probability e^-100
+		// a draw lands in the top (or bottom) limit·1e-4 of the support
+		// [−limit, limit] with probability 1e-4/2 = 5e-5, so with m ≥ 10⁶
+		// draws the largest (smallest) misses it with probability
+		// (1 − 5e-5)^m ≤ e^(−5e-5·10⁶) = e^-50 per side
 		assert.InDelta(t, w.Scalar(), hi, w.Scalar()*1e-4, "largest draw vs the limit")
 		assert.InDelta(t, -w.Scalar(), lo, w.Scalar()*1e-4, "smallest draw vs the limit")
 	}
@@ -273,6 +297,85 @@ func TestFans(t *testing.T) {
 	}
 }
 
+// Shapes without fans: an error, never 0, 0, nil from an overflowed product.
+func TestFansErrors(t *testing.T) {
+	big := math.MaxInt/2 + 1 // big·big·4 wraps to 0 in an int
+	tests := []struct {
+		shape  []int
+		layout initializers.Layout
+		want   string
+	}{
+		{[]int{}, initializers.KerasLayout, "fans of a scalar shape []"},
+		{[]int{3, -1}, initializers.KerasLayout, "shape [3 -1] has a negative dimension"},
+		{[]int{5}, initializers.TorchLayout, "fans of shape [5]: the PyTorch layout [out, in, k…] needs rank ≥ 2"},
+		{[]int{big, big, 2, 2}, initializers.KerasLayout, "(keras layout) overflow an int"},
+		{[]int{2, 2, big, big}, initializers.TorchLayout, "(torch layout) overflow an int"},
+		{[]int{math.MaxInt / 2, 3, 1, 1}, initializers.KerasLayout, "overflow an int"},
+	}
+	for _, tc := range tests {
+		in, out, err := initializers.Fans(tc.shape, tc.layout)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Fans(%v, %v) = %v, %v, %v: want an error containing %q", tc.shape, tc.layout, in, out, err, tc.want)
+		}
+	}
+	// a zero dimension makes the fans it enters 0, however large the rest;
+	// a fan it does not enter still overflows
+	_, _, err := initializers.Fans([]int{big, big, 3, 0}, initializers.KerasLayout)
+	require.Error(t, err, "fan_in = 3·big·big overflows even though fan_out is 0")
+	in, out, err := initializers.Fans([]int{0, big, 3, 4}, initializers.KerasLayout)
+	require.NoError(t, err)
+	assert.Equal(t, [2]float64{0, 0}, [2]float64{in, out})
+}
+
+// Variance is Scale/fan for a good kernel and an error for a bad kernel or
+// configuration.
+func TestVarianceScalingVariance(t *testing.T) {
+	v, err := initializers.HeNormal().Variance([]int{784, 300})
+	require.NoError(t, err)
+	assert.Equal(t, 2.0/784, v)
+	v, err = initializers.VarianceScaling{Scale: 3, Mode: initializers.FanAvg}.Variance([]int{3, 3, 16, 32})
+	require.NoError(t, err)
+	assert.Equal(t, 3/((144.0+288)/2), v)
+	// a zero fan divides by 1, as Keras's max(1, fan)
+	v, err = initializers.GlorotUniform().Variance([]int{0, 5})
+	require.NoError(t, err)
+	assert.Equal(t, 1/2.5, v)
+
+	tests := []struct {
+		name  string
+		vs    initializers.VarianceScaling
+		shape []int
+		want  string
+	}{
+		{"scalar shape", initializers.HeNormal(), []int{}, "fans of a scalar shape"},
+		{"negative dimension", initializers.HeNormal(), []int{4, -2}, "has a negative dimension"},
+		{"torch rank 1", initializers.VarianceScaling{Layout: initializers.TorchLayout}, []int{4}, "needs rank ≥ 2"},
+		{"overflow", initializers.GlorotNormal(), []int{math.MaxInt / 2, 3, 2, 1}, "overflow an int"},
+		{"negative scale", initializers.VarianceScaling{Scale: -2}, []int{2, 2}, "scale -2: want a positive number"},
+		{"nan scale", initializers.VarianceScaling{Scale: math.NaN()}, []int{2, 2}, "scale NaN"},
+		{"infinite scale", initializers.VarianceScaling{Scale: math.Inf(1)}, []int{2, 2}, "scale +Inf"},
+		{"bad mode", initializers.VarianceScaling{Mode: "fan_both"}, []int{2, 2}, `unknown mode "fan_both"`},
+		{"bad distribution", initializers.VarianceScaling{Distribution: "laplace"}, []int{2, 2}, `unknown distribution "laplace"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			v, err := tc.vs.Variance(tc.shape)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Variance(%v) = %v, %v: want an error containing %q", tc.shape, v, err, tc.want)
+			}
+		})
+	}
+}
+
+// Constant takes ±Inf (a running max starts at −Inf) but not NaN.
+func TestConstantInf(t *testing.T) {
+	for _, v := range []float64{math.Inf(-1), math.Inf(1), -3.5} {
+		dst := make([]float64, 3)
+		require.NoError(t, initializers.Constant{Value: v}.Initialize(dst, []int{3}, nil))
+		assert.Equal(t, []float64{v, v, v}, dst)
+	}
+}
+
 func TestErrors(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	buf := make([]float64, 6)
@@ -290,13 +393,41 @@ func TestErrors(t *testing.T) {
 		{"bad nonlinearity", initializers.KaimingNormal{Nonlinearity: "swish"}, []int{2, 3}, `unknown nonlinearity "swish"`},
 		{"length", initializers.GlorotUniform(), []int{4, 4}, "6 values for shape [4 4]"},
 		{"orthogonal rank 1", initializers.Orthogonal{}, []int{6}, "want rank ≥ 2"},
-		{"uniform bounds", initializers.RandomUniform{Minval: 1, Maxval: -1}, []int{6}, "want minval < maxval"},
-		{"negative stddev", initializers.RandomNormal{Stddev: -1}, []int{6}, "want stddev > 0"},
+		{"uniform bounds", initializers.RandomUniform{Minval: 1, Maxval: -1}, []int{6}, "random_uniform: minval 1, maxval -1: want minval < maxval"},
+		{"uniform equal bounds", initializers.RandomUniform{Minval: 1, Maxval: 1}, []int{6}, "want minval < maxval"},
+		{"uniform infinite max", initializers.RandomUniform{Minval: 0, Maxval: math.Inf(1)}, []int{6}, "minval 0, maxval +Inf: want finite bounds"},
+		{"uniform infinite min", initializers.RandomUniform{Minval: math.Inf(-1), Maxval: 1}, []int{6}, "minval -Inf, maxval 1: want finite bounds"},
+		{"uniform nan", initializers.RandomUniform{Minval: math.NaN(), Maxval: 1}, []int{6}, "minval NaN, maxval 1: want finite bounds"},
+		{"uniform width overflows", initializers.RandomUniform{Minval: -1e308, Maxval: 1e308}, []int{6}, "the width of the range overflows a float64"},
+		{"negative stddev", initializers.RandomNormal{Stddev: -1}, []int{6}, "random_normal: stddev -1, mean 0: want a finite stddev > 0 and a finite mean"},
+		{"infinite stddev", initializers.RandomNormal{Stddev: math.Inf(1)}, []int{6}, "random_normal: stddev +Inf"},
+		{"nan stddev", initializers.RandomNormal{Stddev: math.NaN()}, []int{6}, "random_normal: stddev NaN"},
+		{"infinite mean", initializers.RandomNormal{Mean: math.Inf(-1)}, []int{6}, "random_normal: stddev 0, mean -Inf: want a finite stddev > 0 and a finite mean"},
+		{"nan mean", initializers.RandomNormal{Mean: math.NaN(), Stddev: 1}, []int{6}, "mean NaN"},
+		{"truncated negative stddev", initializers.TruncatedNormal{Stddev: -0.1}, []int{6}, "truncated_normal: stddev -0.1"},
+		{"truncated infinite stddev", initializers.TruncatedNormal{Stddev: math.Inf(1)}, []int{6}, "truncated_normal: stddev +Inf"},
+		{"truncated nan stddev", initializers.TruncatedNormal{Stddev: math.NaN()}, []int{6}, "truncated_normal: stddev NaN"},
+		{"truncated infinite mean", initializers.TruncatedNormal{Mean: math.Inf(1)}, []int{6}, "truncated_normal: stddev 0, mean +Inf"},
+		{"constant nan", initializers.Constant{Value: math.NaN()}, []int{6}, "constant: value NaN: want a number"},
+		{"identity negative gain", initializers.Identity{Gain: -1}, []int{2, 3}, "identity: gain -1: want a positive finite number (0 means 1)"},
+		{"identity nan gain", initializers.Identity{Gain: math.NaN()}, []int{2, 3}, "identity: gain NaN"},
+		{"identity infinite gain", initializers.Identity{Gain: math.Inf(1)}, []int{2, 3}, "identity: gain +Inf"},
+		{"orthogonal negative gain", initializers.Orthogonal{Gain: -2}, []int{2, 3}, "orthogonal: gain -2: want a positive finite number (0 means 1)"},
+		{"orthogonal nan gain", initializers.Orthogonal{Gain: math.NaN()}, []int{2, 3}, "orthogonal: gain NaN"},
+		{"orthogonal infinite gain", initializers.Orthogonal{Gain: math.Inf(-1)}, []int{2, 3}, "orthogonal: gain -Inf"},
+		{"xavier negative gain", initializers.XavierNormal{Gain: -1}, []int{2, 3}, "xavier: gain -1"},
+		{"xavier nan gain", initializers.XavierUniform{Gain: math.NaN()}, []int{2, 3}, "xavier: gain NaN"},
+		{"fans overflow", initializers.HeNormal(), []int{2, math.MaxInt / 3, 4, 0}, "fans of shape [2 3074457345618258602 4 0] (keras layout) overflow an int"},
+		{"size overflow", initializers.Identity{}, []int{math.MaxInt / 2, math.MaxInt / 2}, "has more values than an int can count"},
+		{"size overflow to 0", initializers.Zeros{}, []int{math.MaxInt/2 + 1, math.MaxInt/2 + 1}, "has more values than an int can count"},
+		{"negative dimension", initializers.Ones{}, []int{-2, -3}, "shape [-2 -3] has a negative dimension"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			dst := buf
-			if n := size(tc.shape); n != 6 && tc.name != "length" {
+			if n, ok := size(tc.shape); !ok {
+				dst = nil // the product overflows (to 0 for 2³²·2³²)
+			} else if n != 6 && tc.name != "length" {
 				dst = make([]float64, n)
 			}
 			err := tc.init.Initialize(dst, tc.shape, rng)
@@ -307,12 +438,17 @@ func TestErrors(t *testing.T) {
 	}
 }
 
-func size(shape []int) int {
+// size is the number of values of shape, false when that is negative or
+// overflows an int.
+func size(shape []int) (int, bool) {
 	n := 1
 	for _, d := range shape {
+		if d < 0 || (d > 0 && n > math.MaxInt/d) {
+			return 0, false
+		}
 		n *= d
 	}
-	return n
+	return n, true
 }
 
 func TestLookup(t *testing.T) {
@@ -412,7 +548,30 @@ func TestDeterminism(t *testing.T) {
 	assert.Equal(t, a["dense_1/kernel"], c["dense_1/kernel"], "adding a variable changed another")
 	d := values(graph.Float64, false, 43)
 	assert.NotEqual(t, a["dense/kernel"], d["dense/kernel"], "another seed gave the same values")
-	assert.NotEqual(t, a["dense/kernel"][:10], a["dense_1/kernel"][:10], "two names share a stream")
+	// different names, different streams: the same initializer on the same
+	// shape under two names draws two different kernels
+	twins := func(seed uint64) (x, y []float64) {
+		g := graph.New(graph.Float64)
+		for _, scope := range []string{"left", "right"} {
+			g.WithScope(scope, func() { g.Variable("kernel", graph.Shape{20, 30}, graph.WithInit(initializers.GlorotUniform())) })
+		}
+		s := vm.NewStore()
+		require.NoError(t, s.Init(g, seed, nil))
+		x, err := s.Float64s("left/kernel")
+		require.NoError(t, err)
+		y, err = s.Float64s("right/kernel")
+		require.NoError(t, err)
+		return x, y
+	}
+	l, r := twins(42)
+	require.Len(t, l, 600)
+	for i := range l {
+		if l[i] == r[i] {
+			t.Fatalf("left/kernel and right/kernel agree at %d (%v): two names share a stream", i, l[i])
+		}
+	}
+	l2, _ := twins(42)
+	assert.Equal(t, l, l2, "the same name and seed gave other values")
 	f := values(graph.Float32, false, 42)
 	for i, v := range a["dense/kernel"] {
 		if f["dense/kernel"][i] != float64(float32(v)) {

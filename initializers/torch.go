@@ -124,7 +124,8 @@ func (k KaimingUniform) Initialize(dst []float64, shape []int, rng *rand.Rand) e
 }
 
 // XavierNormal is torch.nn.init.xavier_normal_: N(0, std²) with
-// std = Gain·sqrt(2/(fan_in+fan_out)) (zero Gain means 1).
+// std = Gain·sqrt(2/(fan_in+fan_out)) (zero Gain means 1; it must be
+// positive and finite).
 type XavierNormal struct {
 	Gain   float64
 	Layout Layout
@@ -134,9 +135,9 @@ type XavierNormal struct {
 type XavierUniform XavierNormal
 
 func (x XavierNormal) std(shape []int) (float64, error) {
-	gain := x.Gain
-	if gain == 0 {
-		gain = 1
+	gain, err := checkGain("xavier", x.Gain)
+	if err != nil {
+		return 0, err
 	}
 	fi, fo, err := Fans(shape, x.Layout)
 	if err != nil {

@@ -2,6 +2,7 @@ package layers
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/tapegrad/tapegrad/graph"
 	"github.com/tapegrad/tapegrad/initializers"
@@ -73,15 +74,16 @@ type LeakyReLUOptions struct {
 type LeakyReLULayer struct {
 	Base
 	Alpha float64
+	built bool
 }
 
 // LeakyReLU returns a leaky ReLU layer.
 func LeakyReLU(opts LeakyReLUOptions) *LeakyReLULayer {
 	a := opts.Alpha
 	if a == 0 {
-		a = 0.3
+		a = nodes.KerasLeakyReLUAlpha
 		if opts.Convention == PyTorch {
-			a = 0.01
+			a = nodes.TorchLeakyReLUAlpha
 		}
 	}
 	l := &LeakyReLULayer{Alpha: a}
@@ -94,14 +96,19 @@ func (l *LeakyReLULayer) Class() string { return "LeakyReLU" }
 
 // Build checks α.
 func (l *LeakyReLULayer) Build(in graph.Shape) (graph.Shape, error) {
-	if !(l.Alpha >= 0) {
-		return nil, fmt.Errorf("alpha %g: want a non-negative slope", l.Alpha)
+	l.built = false
+	if !(l.Alpha >= 0) || math.IsInf(l.Alpha, 0) {
+		return nil, fmt.Errorf("alpha %g: want a non-negative finite slope", l.Alpha)
 	}
+	l.built = true
 	return in, nil
 }
 
 // Call applies the activation.
-func (l *LeakyReLULayer) Call(_ *Context, x *graph.Node) *graph.Node {
+func (l *LeakyReLULayer) Call(ctx *Context, x *graph.Node) *graph.Node {
+	if !l.built {
+		return notBuilt(ctx, l, x)
+	}
 	return nodes.LeakyReLU(x, l.Alpha)
 }
 
@@ -112,6 +119,7 @@ func (l *LeakyReLULayer) Variables() []*Var { return nil }
 type ELULayer struct {
 	Base
 	Alpha float64
+	built bool
 }
 
 // ELU returns an ELU layer; alpha 0 means the default 1.
@@ -127,20 +135,30 @@ func (l *ELULayer) Class() string { return "ELU" }
 
 // Build checks α.
 func (l *ELULayer) Build(in graph.Shape) (graph.Shape, error) {
-	if !(l.Alpha > 0) {
-		return nil, fmt.Errorf("alpha %g: want a positive number", l.Alpha)
+	l.built = false
+	if !(l.Alpha > 0) || math.IsInf(l.Alpha, 0) {
+		return nil, fmt.Errorf("alpha %g: want a positive finite number", l.Alpha)
 	}
+	l.built = true
 	return in, nil
 }
 
 // Call applies the activation.
-func (l *ELULayer) Call(_ *Context, x *graph.Node) *graph.Node { return nodes.ELU(x, l.Alpha) }
+func (l *ELULayer) Call(ctx *Context, x *graph.Node) *graph.Node {
+	if !l.built {
+		return notBuilt(ctx, l, x)
+	}
+	return nodes.ELU(x, l.Alpha)
+}
 
 // Variables returns none.
 func (l *ELULayer) Variables() []*Var { return nil }
 
 // SELULayer is the scaled ELU of Klambauer et al.
-type SELULayer struct{ Base }
+type SELULayer struct {
+	Base
+	built bool
+}
 
 // SELU returns a SELU layer. It self-normalizes only with lecun_normal
 // kernels, standardized inputs and a plain stack of dense layers.
@@ -150,10 +168,18 @@ func SELU() *SELULayer { return &SELULayer{} }
 func (l *SELULayer) Class() string { return "SELU" }
 
 // Build returns the input shape.
-func (l *SELULayer) Build(in graph.Shape) (graph.Shape, error) { return in, nil }
+func (l *SELULayer) Build(in graph.Shape) (graph.Shape, error) {
+	l.built = true
+	return in, nil
+}
 
 // Call applies the activation.
-func (l *SELULayer) Call(_ *Context, x *graph.Node) *graph.Node { return nodes.SELU(x) }
+func (l *SELULayer) Call(ctx *Context, x *graph.Node) *graph.Node {
+	if !l.built {
+		return notBuilt(ctx, l, x)
+	}
+	return nodes.SELU(x)
+}
 
 // Variables returns none.
 func (l *SELULayer) Variables() []*Var { return nil }
@@ -194,6 +220,7 @@ func (l *PReLULayer) Class() string { return "PReLU" }
 
 // Build declares α of shape input_shape[1:] with the shared axes set to 1.
 func (l *PReLULayer) Build(in graph.Shape) (graph.Shape, error) {
+	l.Alpha = nil
 	if len(in) < 2 {
 		return nil, fmt.Errorf("input shape %v: PReLU needs [batch, ...] of rank ≥ 2", in)
 	}
@@ -228,6 +255,9 @@ func (l *PReLULayer) Build(in graph.Shape) (graph.Shape, error) {
 
 // Call applies the activation with the learned α.
 func (l *PReLULayer) Call(ctx *Context, x *graph.Node) *graph.Node {
+	if l.Alpha == nil {
+		return notBuilt(ctx, l, x)
+	}
 	return nodes.PReLU(x, ctx.Variable(l.Alpha))
 }
 
@@ -252,6 +282,7 @@ type RReLUOptions struct {
 type RReLULayer struct {
 	Base
 	Lower, Upper float64
+	built        bool
 }
 
 // RReLU returns a randomized leaky ReLU layer.
@@ -270,15 +301,20 @@ func (l *RReLULayer) Class() string { return "RReLU" }
 
 // Build checks the bounds.
 func (l *RReLULayer) Build(in graph.Shape) (graph.Shape, error) {
+	l.built = false
 	if !(0 <= l.Lower && l.Lower <= l.Upper && l.Upper <= 1) {
 		return nil, fmt.Errorf("bounds [%g, %g]: want 0 ≤ lower ≤ upper ≤ 1", l.Lower, l.Upper)
 	}
+	l.built = true
 	return in, nil
 }
 
 // Call applies the activation for the context's mode; training draws from
 // the layer's own seed and the model's step counter (Context.RNGCounter).
 func (l *RReLULayer) Call(ctx *Context, x *graph.Node) *graph.Node {
+	if !l.built {
+		return notBuilt(ctx, l, x)
+	}
 	if !ctx.Training() {
 		return nodes.RReLU(x, l.Lower, l.Upper, false, 0, nil)
 	}

@@ -97,6 +97,7 @@ func (l *BatchNormLayer) Class() string { return "BatchNormalization" }
 // of the channel axis.
 func (l *BatchNormLayer) Build(in graph.Shape) (graph.Shape, error) {
 	o := l.Opts
+	l.Gamma, l.Beta, l.MovingMean, l.MovingVariance = nil, nil, nil, nil
 	r := len(in)
 	if r < 2 {
 		return nil, fmt.Errorf("input shape %v: BatchNormalization needs a batch axis and a channel axis", in)
@@ -175,7 +176,7 @@ func (l *BatchNormLayer) Build(in graph.Shape) (graph.Shape, error) {
 func (l *BatchNormLayer) Call(ctx *Context, x *graph.Node) *graph.Node {
 	g := ctx.Graph
 	if l.MovingMean == nil {
-		return g.Fail(bnLayerOp{}, []*graph.Node{x}, fmt.Errorf("layers: %s: BatchNormalization called before Build", l.Name()))
+		return notBuilt(ctx, l, x)
 	}
 	shape := l.MovingMean.Shape
 	gamma, beta := g.Constant(shape, 1), g.Constant(shape, 0)
@@ -215,12 +216,4 @@ func (l *BatchNormLayer) Variables() []*Var {
 		}
 	}
 	return vs
-}
-
-// bnLayerOp names the layer in a graph error.
-type bnLayerOp struct{}
-
-func (bnLayerOp) Name() string { return "batch_normalization" }
-func (bnLayerOp) InferShape([]graph.Shape) (graph.Shape, error) {
-	return nil, fmt.Errorf("not an op")
 }

@@ -61,6 +61,7 @@ func (l *DenseLayer) Class() string { return "Dense" }
 
 // Build declares the kernel [in, units] and the bias [units].
 func (l *DenseLayer) Build(in graph.Shape) (graph.Shape, error) {
+	l.Kernel, l.Bias, l.act = nil, nil, nil
 	if l.Units <= 0 {
 		return nil, fmt.Errorf("units must be positive, got %d", l.Units)
 	}
@@ -92,10 +93,10 @@ func (l *DenseLayer) Build(in graph.Shape) (graph.Shape, error) {
 	}
 	l.Kernel = &Var{Name: "kernel", Shape: graph.Shape{in[1], l.Units}, Init: kinit, Trainable: true,
 		Regularizer: l.Opts.KernelRegularizer, Constraint: l.Opts.KernelConstraint}
-	l.Bias = nil
 	if l.Opts.UseBias.Or(true) {
 		binit, err := resolveInit("bias_initializer", l.Opts.BiasInit, l.Opts.BiasInitializer, "zeros")
 		if err != nil {
+			l.Kernel, l.act = nil, nil
 			return nil, err
 		}
 		l.Bias = &Var{Name: "bias", Shape: graph.Shape{l.Units}, Init: binit, Trainable: true,

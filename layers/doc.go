@@ -19,7 +19,9 @@
 // emits nodes under its name scope. Variables are named "<layer>/<var>"
 // ("dense_1/kernel", as in Keras) and live in a vm.Store, so every graph of
 // a model shares them; vm.Store.Init creates them from the layers'
-// initializers and the model seed.
+// initializers and the model seed. A layer called before it was built (or
+// after a Build that failed) records a "called before Build" error on the
+// graph rather than emitting an unchecked configuration.
 //
 // # Modes
 //

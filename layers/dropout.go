@@ -32,10 +32,12 @@ type dropoutCore struct {
 	Rate   float64
 	Opts   DropoutOptions
 	shared []int
+	built  bool
 }
 
 // build checks the rate and the noise shape against the input shape.
 func (l *dropoutCore) build(in graph.Shape) (graph.Shape, error) {
+	l.built = false
 	if !(l.Rate >= 0 && l.Rate < 1) {
 		return nil, fmt.Errorf("rate %v: want 0 ≤ rate < 1", l.Rate)
 	}
@@ -54,6 +56,7 @@ func (l *dropoutCore) build(in graph.Shape) (graph.Shape, error) {
 			}
 		}
 	}
+	l.built = true
 	return in, nil
 }
 
@@ -96,6 +99,9 @@ func (l *DropoutLayer) Build(in graph.Shape) (graph.Shape, error) { return l.bui
 
 // Call emits x·mask/(1−rate) when the context drops, and x otherwise.
 func (l *DropoutLayer) Call(ctx *Context, x *graph.Node) *graph.Node {
+	if !l.built {
+		return notBuilt(ctx, l, x)
+	}
 	m := l.mask(ctx, x)
 	if m == nil {
 		return x
@@ -133,6 +139,9 @@ func (l *AlphaDropoutLayer) Build(in graph.Shape) (graph.Shape, error) { return 
 // Call emits a·(x·mask + α'·(1 − mask)) + b when the context drops, and x
 // otherwise.
 func (l *AlphaDropoutLayer) Call(ctx *Context, x *graph.Node) *graph.Node {
+	if !l.built {
+		return notBuilt(ctx, l, x)
+	}
 	m := l.mask(ctx, x)
 	if m == nil {
 		return x

@@ -58,8 +58,16 @@ func (m *Sequential) Add(l Layer) {
 	m.built = false
 }
 
-// SetName sets the model's name (default "sequential").
-func (m *Sequential) SetName(name string) { m.name = name }
+// SetName sets the model's name (default "sequential"). Like a layer's
+// name, it may not be empty nor contain '/', '"' or a newline; a bad name is
+// a configuration error (Err) and leaves the name as it was.
+func (m *Sequential) SetName(name string) {
+	if name == "" || strings.ContainsAny(name, "/\"\n") {
+		m.setErr(fmt.Errorf("layers: %s: model name %q may not be empty nor contain '/', '\"' or a newline", m.name, name))
+		return
+	}
+	m.name = name
+}
 
 // Name returns the model's name.
 func (m *Sequential) Name() string { return m.name }
@@ -72,9 +80,21 @@ func (m *Sequential) Seed(seed uint64) { m.seed = seed }
 func (m *Sequential) RandomSeed() uint64 { return m.seed }
 
 // SetInputShape sets the input shape, without the batch dimension, for a
-// model that does not start with Input.
+// model that does not start with Input: once, before or after the layers
+// are added. Dimensions must be positive.
 func (m *Sequential) SetInputShape(shape ...int) {
-	m.Add(Input(shape...))
+	if m.input != nil {
+		m.setErr(fmt.Errorf("layers: %s: SetInputShape%v: the model already has the input shape %v", m.name, shape, kerasShape(m.input)))
+		return
+	}
+	in := Input(shape...)
+	s, err := in.Build(nil)
+	if err != nil {
+		m.setErr(fmt.Errorf("layers: %s: %w", m.name, err))
+		return
+	}
+	m.input = s
+	m.built = false
 }
 
 // Layers returns the model's layers (Input excluded).
@@ -239,6 +259,9 @@ func (m *Sequential) Emit(dtype graph.DType, mode Mode) (*Emitted, error) {
 func (m *Sequential) EmitWith(dtype graph.DType, opts EmitOptions) (*Emitted, error) {
 	if err := m.Build(); err != nil {
 		return nil, err
+	}
+	if opts.Mode != Inference && opts.Mode != Training {
+		return nil, fmt.Errorf("layers: %s: unknown mode %d: want layers.Inference or layers.Training", m.name, opts.Mode)
 	}
 	g := graph.New(dtype)
 	x := g.Input("x", m.input)
