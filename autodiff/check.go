@@ -14,7 +14,8 @@ import (
 	"github.com/tapegrad/tapegrad/vm"
 )
 
-// CheckOptions tunes Check. The zero value suits a float64 graph.
+// CheckOptions tunes Check. The zero value suits a float64 graph; on a
+// float32 graph it picks float32's coarser defaults, see Check.
 type CheckOptions struct {
 	// Step is the finite-difference step h (default 1e-6 for float64 graphs,
 	// 1e-2 for float32).
@@ -55,7 +56,18 @@ type Report struct {
 // store and restored). It returns an error when the worst element's error
 // is above the tolerance, or when anything cannot be built or run (an
 // empty wrt is an error too: a check of nothing would always pass). It adds
-// the gradient nodes to g.
+// the gradient nodes to g; what Grad refuses (a non-scalar loss, a nil,
+// foreign or unused wrt) is recorded on g as Grad records it, while Check's
+// own refusals (no wrt, a wrt that is neither an input nor a variable, a
+// missing feed or variable) leave g as it was.
+//
+// The differences are computed in g's dtype: the loss is evaluated by the
+// compiled graph itself, so on a float32 graph both the perturbed values
+// and the losses are float32, whose round-off (ε ≈ 6e-8, amplified by 1/h)
+// limits the check to about two digits; hence float32's defaults of a
+// 1e-2 step and a 1e-2 tolerance. That is a smoke test, not a rigorous
+// check: for one, build the same graph in float64 (the central differences
+// are then float64 throughout) and keep the float64 defaults.
 func Check(g *graph.Graph, loss *graph.Node, wrt []*graph.Node, feeds vm.Feeds, store *vm.Store, opts CheckOptions) (Report, error) {
 	var rep Report
 	if g == nil || loss == nil || loss.Graph() != g {

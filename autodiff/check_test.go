@@ -278,54 +278,81 @@ func TestCheckFloat32(t *testing.T) {
 	assert.Equal(t, []int{0, 0}, rep.Worst.Index)
 }
 
+// Check refuses what it cannot check. Its own refusals leave the graph
+// usable; the arguments Grad refuses are recorded on the graph, as Grad
+// records them.
 func TestCheckErrors(t *testing.T) {
-	g := graph.New(graph.Float64)
-	x := g.Input("x", graph.Shape{3})
-	w := g.Variable("w", graph.Shape{3})
-	h := nodes.Tanh(nodes.Mul(x, w))
-	loss := nodes.Sum(h, false)
-	other := graph.New(graph.Float64)
-	ox := other.Input("x", graph.Shape{3})
+	type env struct {
+		g                 *graph.Graph
+		x, w, h, loss, ox *graph.Node
+	}
+	// a fresh graph for every case: loss = Σ tanh(x·w), and a node ox of
+	// another graph
+	newEnv := func() env {
+		g := graph.New(graph.Float64)
+		x := g.Input("x", graph.Shape{3})
+		w := g.Variable("w", graph.Shape{3})
+		h := nodes.Tanh(nodes.Mul(x, w))
+		return env{g: g, x: x, w: w, h: h, loss: nodes.Sum(h, false), ox: graph.New(graph.Float64).Input("x", graph.Shape{3})}
+	}
 	store := vm.NewStore()
 	require.NoError(t, store.SetFloat64s("w", graph.Shape{3}, graph.Float64, []float64{1, 2, 3}))
 	feeds := vm.Feeds{"x": feed([]int{3}, 1, 2, 3)}
+	wrtOf := func(n ...*graph.Node) []*graph.Node { return n }
 
 	tests := []struct {
-		name  string
-		g     *graph.Graph
-		loss  *graph.Node
-		wrt   []*graph.Node
-		feeds vm.Feeds
-		store *vm.Store
-		msg   string
-		kind  error // when set, errors.Is(err, kind)
+		name     string
+		args     func(e env) (*graph.Graph, *graph.Node, []*graph.Node)
+		feeds    vm.Feeds
+		store    *vm.Store
+		msg      string
+		kind     error // when set, errors.Is(err, kind)
+		recorded bool  // refused by Grad and recorded on the graph
 	}{
-		{"nil graph", nil, loss, []*graph.Node{x}, feeds, store, "the loss must be a node of the graph", nil},
-		{"nil loss", g, nil, []*graph.Node{x}, feeds, store, "the loss must be a node of the graph", nil},
-		{"loss of another graph", other, loss, []*graph.Node{x}, feeds, store, "the loss must be a node of the graph", nil},
-		{"no wrt", g, loss, nil, feeds, store, "nothing to check", nil},
-		{"nil wrt", g, loss, []*graph.Node{nil}, feeds, store, "wrt 0 is nil", graph.ErrNil},
-		{"wrt of another graph", g, loss, []*graph.Node{ox}, feeds, store, "belongs to another graph", graph.ErrForeign},
-		{"non-scalar loss", g, h, []*graph.Node{x}, feeds, store, "Grad needs a scalar", graph.ErrShape},
-		{"intermediate wrt", g, loss, []*graph.Node{h}, feeds, store, `wrt "tanh" is a tanh: only inputs and variables can be perturbed`, nil},
-		{"unused wrt", g, nodes.Sum(x, false), []*graph.Node{w}, feeds, store, `does not depend on "w"`, graph.ErrGradient},
-		{"input not fed", g, loss, []*graph.Node{x}, vm.Feeds{}, store, `"x"`, vm.ErrFeed},
-		{"variable not in the store", g, loss, []*graph.Node{w}, feeds, nil, `variable "w" is not in the store`, nil},
+		{"nil graph", func(e env) (*graph.Graph, *graph.Node, []*graph.Node) { return nil, e.loss, wrtOf(e.x) },
+			feeds, store, "the loss must be a node of the graph", nil, false},
+		{"nil loss", func(e env) (*graph.Graph, *graph.Node, []*graph.Node) { return e.g, nil, wrtOf(e.x) },
+			feeds, store, "the loss must be a node of the graph", nil, false},
+		{"loss of another graph", func(e env) (*graph.Graph, *graph.Node, []*graph.Node) { return e.ox.Graph(), e.loss, wrtOf(e.x) },
+			feeds, store, "the loss must be a node of the graph", nil, false},
+		{"no wrt", func(e env) (*graph.Graph, *graph.Node, []*graph.Node) { return e.g, e.loss, nil },
+			feeds, store, "nothing to check", nil, false},
+		{"nil wrt", func(e env) (*graph.Graph, *graph.Node, []*graph.Node) { return e.g, e.loss, wrtOf(nil) },
+			feeds, store, "wrt 0 is nil", graph.ErrNil, true},
+		{"wrt of another graph", func(e env) (*graph.Graph, *graph.Node, []*graph.Node) { return e.g, e.loss, wrtOf(e.ox) },
+			feeds, store, "belongs to another graph", graph.ErrForeign, true},
+		{"non-scalar loss", func(e env) (*graph.Graph, *graph.Node, []*graph.Node) { return e.g, e.h, wrtOf(e.x) },
+			feeds, store, "Grad needs a scalar", graph.ErrShape, true},
+		{"intermediate wrt", func(e env) (*graph.Graph, *graph.Node, []*graph.Node) { return e.g, e.loss, wrtOf(e.h) },
+			feeds, store, `wrt "tanh" is a tanh: only inputs and variables can be perturbed`, nil, false},
+		{"unused wrt", func(e env) (*graph.Graph, *graph.Node, []*graph.Node) { return e.g, nodes.Sum(e.x, false), wrtOf(e.w) },
+			feeds, store, `does not depend on "w"`, graph.ErrGradient, true},
+		{"input not fed", func(e env) (*graph.Graph, *graph.Node, []*graph.Node) { return e.g, e.loss, wrtOf(e.x) },
+			vm.Feeds{}, store, `"x"`, vm.ErrFeed, false},
+		{"variable not in the store", func(e env) (*graph.Graph, *graph.Node, []*graph.Node) { return e.g, e.loss, wrtOf(e.w) },
+			feeds, nil, `variable "w" is not in the store`, nil, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv()
+			g, loss, wrt := tc.args(e)
 			var err error
 			require.NotPanics(t, func() {
-				_, err = autodiff.Check(tc.g, tc.loss, tc.wrt, tc.feeds, tc.store, autodiff.CheckOptions{})
+				_, err = autodiff.Check(g, loss, wrt, tc.feeds, tc.store, autodiff.CheckOptions{})
 			})
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tc.msg)
 			if tc.kind != nil {
 				assert.ErrorIs(t, err, tc.kind)
 			}
+			if tc.recorded {
+				assert.True(t, err == e.g.Err(), "Check returned %v, want the graph's error %v", err, e.g.Err())
+			} else {
+				assert.NoError(t, e.g.Err(), "Check's own refusals leave the graph usable")
+			}
+			assert.NoError(t, e.ox.Graph().Err(), "the other graph is left alone")
 		})
 	}
-	require.NoError(t, g.Err(), "Check's refusals leave the graph usable")
 }
 
 // A 20-layer tanh MLP, width 6, Glorot-initialized: the gradient of every

@@ -35,11 +35,17 @@
 //   - Grad needs a scalar loss; GradWith takes an explicit upstream
 //     gradient (Options.Seed) for any output: a vector–Jacobian product.
 //
-// Errors follow the graph's policy: Grad first returns the graph's builder
-// error if it has one (the same value as graph.Err), and an error met while
-// building the gradient nodes is recorded on the graph as well. Nothing
-// panics on user input; a gradient rule that panics (a bug in tapegrad) is
-// turned into an error naming the op.
+// Errors from building gradients are sticky like the rest of the graph:
+// Grad first returns the graph's builder error if it has one (the same
+// value as graph.Err), and anything it refuses (a non-scalar loss, a wrt
+// the loss does not depend on, a path only through ops without a gradient,
+// a bad seed, a nil wrt or one of another graph) or meets while building
+// the gradient nodes is recorded on the loss's graph, as an *graph.OpError
+// of op "grad" (or of the op whose gradient rule failed), and returned: the
+// graph's later builder calls are no-ops, and compile.Compile returns that
+// error. Only a nil loss, which has no graph, is returned without being
+// recorded. Nothing panics on user input; a gradient rule that panics (a bug
+// in tapegrad) is turned into an error naming the op.
 //
 // # Checking gradients
 //
@@ -49,9 +55,11 @@
 // perturbed and restored). The error of an element is
 // |analytic − numeric| / max(1, |analytic|, |numeric|); Check returns a
 // Report with the worst element overall and per wrt node, and an error when
-// the worst exceeds the tolerance. Use float64 graphs for checking: the
-// defaults are a step of 1e-6 and a tolerance of 1e-6 in float64, 1e-2 and
-// 1e-2 in float32, whose round-off swamps finer differences. Away from
+// the worst exceeds the tolerance. The differences are taken in the graph's
+// dtype, so a rigorous check builds the graph in float64 (central
+// differences in float64): the defaults are a step of 1e-6 and a tolerance
+// of 1e-6 in float64, and 1e-2 and 1e-2 in float32, whose round-off swamps
+// finer differences, which makes a float32 check a smoke test only. Away from
 // kinks (see package nodes) the check is exact to round-off; at a kink the
 // finite difference straddles two branches and is not a reference.
 package autodiff

@@ -21,7 +21,9 @@ type Options struct {
 
 // Grad returns ∂loss/∂w for each w of wrt, as nodes added to loss's graph
 // under the name scope "gradients". loss must be a scalar. It returns the
-// graph's first error if building the forward or the backward graph failed.
+// graph's first error if building the forward or the backward graph failed;
+// an argument Grad refuses is recorded on loss's graph first, like any
+// builder error (see GradWith).
 func Grad(loss *graph.Node, wrt ...*graph.Node) ([]*graph.Node, error) {
 	return GradWith(loss, wrt, Options{})
 }
@@ -29,14 +31,22 @@ func Grad(loss *graph.Node, wrt ...*graph.Node) ([]*graph.Node, error) {
 // GradWith is Grad with options: an explicit upstream seed for a non-scalar
 // output, and zeros for unused wrt nodes.
 //
-// Its errors match graph's sentinels with errors.Is: ErrNil and ErrForeign
-// for a nil node or one of another graph, ErrShape for a non-scalar output
-// without a seed or a seed of the wrong shape, ErrGradient for a wrt node
-// the output does not depend on, or depends on only through ops without a
-// gradient. Those refusals leave the graph as it was. A gradient rule that
-// fails (a builder error inside it, a panic, a gradient of the wrong shape)
-// is recorded on the graph, like any builder error, and the graph's error
-// is returned.
+// Its errors are sticky like the rest of the graph: whatever GradWith
+// refuses is recorded on the output's graph (even a wrt or seed node of
+// another graph) as an *graph.OpError of op "grad" whose node is named
+// after the output ("loss/grad"), so that y.Graph().Err() returns the first
+// error and later builder calls are no-ops, and GradWith returns that
+// error. The errors match graph's sentinels with errors.Is: ErrNil and
+// ErrForeign for a nil node or one of another graph, ErrShape for a
+// non-scalar output without a seed or a seed of the wrong shape,
+// ErrGradient for a wrt node the output does not depend on, or depends on
+// only through ops without a gradient. A gradient rule that fails is
+// recorded as an error of the rule's op: a builder error inside it as that
+// builder reported it, a panic, a wrong number of gradients or a gradient
+// of the wrong shape with kind ErrGradient. The only
+// error that is not recorded is a nil output, which has no graph to record
+// it on. If the graph already has an error, GradWith returns it and does
+// nothing.
 func GradWith(y *graph.Node, wrt []*graph.Node, opts Options) ([]*graph.Node, error) {
 	if y == nil {
 		return nil, graph.Errorf(graph.ErrNil, "autodiff: nil output")
@@ -45,29 +55,29 @@ func GradWith(y *graph.Node, wrt []*graph.Node, opts Options) ([]*graph.Node, er
 	if err := g.Err(); err != nil {
 		return nil, err
 	}
-	if y.IsPoisoned() {
-		return nil, graph.Errorf(graph.ErrArg, "autodiff: the output is the result of a failed builder call")
+	if y.IsPoisoned() { // a poisoned node's graph has an error: defensive
+		return nil, refuse(y, nil, graph.ErrArg, "the output is the result of a failed builder call")
 	}
 	for i, w := range wrt {
 		switch {
 		case w == nil:
-			return nil, graph.Errorf(graph.ErrNil, "autodiff: wrt %d is nil", i)
+			return nil, refuse(y, []*graph.Node{nil}, graph.ErrNil, "wrt %d is nil", i)
 		case w.Graph() != g:
-			return nil, graph.Errorf(graph.ErrForeign, "autodiff: wrt %d (%q) belongs to another graph", i, w.Name())
+			return nil, refuse(y, []*graph.Node{w}, graph.ErrForeign, "wrt %d (%q) belongs to another graph", i, w.Name())
 		case w.IsPoisoned():
-			return nil, graph.Errorf(graph.ErrArg, "autodiff: wrt %d is the result of a failed builder call", i)
+			return nil, refuse(y, []*graph.Node{w}, graph.ErrArg, "wrt %d is the result of a failed builder call", i)
 		}
 	}
 	seed := opts.Seed
 	if seed != nil {
 		if seed.Graph() != g {
-			return nil, graph.Errorf(graph.ErrForeign, "autodiff: the seed %q belongs to another graph", seed.Name())
+			return nil, refuse(y, []*graph.Node{seed}, graph.ErrForeign, "the seed %q belongs to another graph", seed.Name())
 		}
 		if !seed.Shape().Equal(y.Shape()) {
-			return nil, graph.Errorf(graph.ErrShape, "autodiff: the seed has shape %v, the output %q has %v", seed.Shape(), y.Name(), y.Shape())
+			return nil, refuse(y, []*graph.Node{seed}, graph.ErrShape, "the seed has shape %v, the output %q has %v", seed.Shape(), y.Name(), y.Shape())
 		}
 	} else if y.Shape().IsOpen() || y.Shape().Size() != 1 {
-		return nil, graph.Errorf(graph.ErrShape, "autodiff: the output %q has shape %v: Grad needs a scalar (reduce it, or pass Options.Seed)", y.Name(), y.Shape())
+		return nil, refuse(y, nil, graph.ErrShape, "the output %q has shape %v: Grad needs a scalar (reduce it, or pass Options.Seed)", y.Name(), y.Shape())
 	}
 
 	// the nodes between wrt and y: ancestors of y that depend on some w
@@ -171,14 +181,36 @@ func GradWith(y *graph.Node, wrt []*graph.Node, opts Options) ([]*graph.Node, er
 			continue
 		}
 		if w.ID() <= y.ID() && anc[w.ID()] {
-			return nil, graph.Errorf(graph.ErrGradient, "autodiff: %q depends on %q only through ops without a gradient: %s", y.Name(), w.Name(), strings.Join(uniq(blocked), "; "))
+			return nil, refuse(y, []*graph.Node{w}, graph.ErrGradient, "%q depends on %q only through ops without a gradient: %s", y.Name(), w.Name(), strings.Join(uniq(blocked), "; "))
 		}
-		return nil, graph.Errorf(graph.ErrGradient, "autodiff: %q does not depend on %q (set Options.AllowUnused for a zero gradient)", y.Name(), w.Name())
+		return nil, refuse(y, []*graph.Node{w}, graph.ErrGradient, "%q does not depend on %q (set Options.AllowUnused for a zero gradient)", y.Name(), w.Name())
 	}
 	if err := g.Err(); err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// gradOp is the op named by the errors GradWith records for the arguments
+// it refuses; it never becomes a node.
+type gradOp struct{}
+
+func (gradOp) Name() string { return "grad" }
+
+func (gradOp) InferShape([]graph.Shape) (graph.Shape, error) {
+	return nil, graph.Errorf(graph.ErrArg, "grad is not an op of the graph")
+}
+
+// refuse records an argument GradWith refuses on y's graph, as an
+// *graph.OpError of op "grad" and node "<y's name>/grad" whose inputs are y
+// and the nodes at fault (the wrt or the seed), and returns the graph's
+// error (the recorded one, unless the graph had an error already).
+func refuse(y *graph.Node, fault []*graph.Node, kind error, format string, args ...any) error {
+	g := y.Graph()
+	restore := g.EnterScope(y.Name())
+	g.Fail(gradOp{}, append([]*graph.Node{y}, fault...), graph.Errorf(kind, format, args...))
+	restore()
+	return g.Err()
 }
 
 // vjp calls a gradient rule, turning a panic inside it (a library bug) into

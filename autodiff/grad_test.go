@@ -1,7 +1,9 @@
 package autodiff_test
 
 import (
+	"errors"
 	"math"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -34,6 +36,32 @@ func eval(t *testing.T, g *graph.Graph, store *vm.Store, feeds vm.Feeds, fetch .
 		vals[i] = testutil.Float64s(o)
 	}
 	return vals
+}
+
+// assertRecorded checks that err, returned by Grad, is the error Grad
+// recorded on g (the loss's graph): the graph's first error, the very
+// value, an *graph.OpError of op "grad" for the node loss+"/grad", of the
+// given kind and containing msg, and sticky: builders after it return a
+// poisoned node and Grad returns it again.
+func assertRecorded(t *testing.T, g *graph.Graph, err error, loss string, kind error, msg string) {
+	t.Helper()
+	if !assert.Error(t, err) {
+		return
+	}
+	assert.True(t, err == g.Err(), "Grad returned %v, want the graph's error %v", err, g.Err())
+	var oe *graph.OpError
+	if assert.True(t, errors.As(err, &oe), "error %v is not an *graph.OpError", err) {
+		assert.Equal(t, "grad", oe.Op, "op of %v", err)
+		assert.Equal(t, loss+"/grad", oe.Node, "node of %v", err)
+		assert.Contains(t, oe.Caller, "_test.go:", "caller of %v", err)
+	}
+	assert.ErrorIs(t, err, kind)
+	assert.Contains(t, err.Error(), msg)
+	assert.True(t, nodes.Exp(g.Scalar(1)).IsPoisoned(), "a builder after the refused Grad returns a poisoned node")
+	if ns := g.Nodes(); assert.NotEmpty(t, ns) {
+		_, again := autodiff.Grad(ns[len(ns)-1])
+		assert.True(t, again == err, "a later Grad returned %v, want the sticky %v", again, err)
+	}
 }
 
 // feed is a float64 tensor of the given shape.
@@ -123,15 +151,19 @@ func TestGradStopGradient(t *testing.T) {
 	got := eval(t, g, nil, vm.Feeds{"x": feed([]int{3}, xs...)}, grads[0])[0]
 	near(t, got, xs, gradTol, "Grad(Σ x·StopGradient(x))")
 
-	// x reaches the loss only through StopGradient
-	blocked := nodes.Sum(nodes.Square(nodes.StopGradient(x)), false)
+	// x reaches the loss only through StopGradient: an error, recorded on
+	// the graph
+	blockedLoss := func() (*graph.Graph, *graph.Node, *graph.Node) {
+		g := graph.New(graph.Float64)
+		x := g.Input("x", graph.Shape{3})
+		return g, x, nodes.Sum(nodes.Square(nodes.StopGradient(x)), false)
+	}
+	g, x, blocked := blockedLoss()
 	_, err = autodiff.Grad(blocked, x)
-	require.Error(t, err)
-	assert.ErrorIs(t, err, graph.ErrGradient)
-	assert.Contains(t, err.Error(), `depends on "x" only through ops without a gradient`)
-	assert.Contains(t, err.Error(), "stop_gradient")
-	assert.NoError(t, g.Err(), "a refused gradient is not a builder error of the graph")
+	assertRecorded(t, g, err, "sum", graph.ErrGradient, `"sum" depends on "x" only through ops without a gradient: stop_gradient "stop_gradient"`)
 
+	// with AllowUnused, zeros
+	g, x, blocked = blockedLoss()
 	grads, err = autodiff.GradWith(blocked, []*graph.Node{x}, autodiff.Options{AllowUnused: true})
 	require.NoError(t, err)
 	assert.Equal(t, graph.Shape{3}, grads[0].Shape())
@@ -140,23 +172,25 @@ func TestGradStopGradient(t *testing.T) {
 }
 
 func TestGradUnused(t *testing.T) {
-	g := graph.New(graph.Float64)
-	x := g.Input("x", graph.Shape{3})
-	z := g.Input("z", graph.Shape{2, 3})
-	v := g.Variable("v", graph.Shape{4})
-	loss := nodes.Sum(nodes.Square(x), false)
-	later := g.Input("later", graph.Shape{5}) // made after the loss
-
-	for _, w := range []*graph.Node{z, v, later} {
-		_, err := autodiff.Grad(loss, x, w)
-		if assert.Error(t, err, "Grad(loss, x, %s)", w.Name()) {
-			assert.ErrorIs(t, err, graph.ErrGradient)
-			assert.Contains(t, err.Error(), `"sum" does not depend on "`+w.Name()+`"`)
-			assert.Contains(t, err.Error(), "AllowUnused")
-		}
+	build := func() (g *graph.Graph, x, z, v, loss, later *graph.Node) {
+		g = graph.New(graph.Float64)
+		x = g.Input("x", graph.Shape{3})
+		z = g.Input("z", graph.Shape{2, 3})
+		v = g.Variable("v", graph.Shape{4})
+		loss = nodes.Sum(nodes.Square(x), false)
+		later = g.Input("later", graph.Shape{5}) // made after the loss
+		return g, x, z, v, loss, later
 	}
-	require.NoError(t, g.Err(), "an unused wrt must not poison the graph")
 
+	// an unused wrt is an error, recorded on the graph
+	for i, name := range []string{"z", "v", "later"} {
+		g, x, z, v, loss, later := build()
+		w := []*graph.Node{z, v, later}[i]
+		_, err := autodiff.Grad(loss, x, w)
+		assertRecorded(t, g, err, "sum", graph.ErrGradient, `"sum" does not depend on "`+name+`" (set Options.AllowUnused for a zero gradient)`)
+	}
+
+	g, x, z, v, loss, later := build()
 	grads, err := autodiff.GradWith(loss, []*graph.Node{x, z, v, later}, autodiff.Options{AllowUnused: true})
 	require.NoError(t, err)
 	require.Len(t, grads, 4)
@@ -206,12 +240,9 @@ func TestGradNonDifferentiable(t *testing.T) {
 			loss := tc.loss(x)
 			require.NoError(t, g.Err())
 			_, err := autodiff.Grad(loss, x)
-			require.Error(t, err, "Grad(%s)", tc.name)
-			assert.ErrorIs(t, err, graph.ErrGradient)
-			assert.Contains(t, err.Error(), `depends on "x" only through ops without a gradient`)
+			assertRecorded(t, g, err, "sum", graph.ErrGradient, `"sum" depends on "x" only through ops without a gradient`)
 			assert.Contains(t, err.Error(), tc.op)
 			assert.Contains(t, err.Error(), tc.why)
-			assert.NoError(t, g.Err())
 		})
 	}
 }
@@ -260,18 +291,15 @@ func TestGradSeed(t *testing.T) {
 	}
 
 	t.Run("non-scalar without a seed", func(t *testing.T) {
-		_, x, y := newGraph()
+		g, x, y := newGraph()
 		_, err := autodiff.Grad(y, x)
-		require.Error(t, err)
-		assert.ErrorIs(t, err, graph.ErrShape)
-		assert.Contains(t, err.Error(), `the output "mul" has shape [2,2]: Grad needs a scalar`)
-		assert.Contains(t, err.Error(), "Options.Seed")
+		assertRecorded(t, g, err, "mul", graph.ErrShape, `the output "mul" has shape [2,2]: Grad needs a scalar (reduce it, or pass Options.Seed)`)
 	})
 	t.Run("open shape without a seed", func(t *testing.T) {
 		g := graph.New(graph.Float64)
 		x := g.Input("x", graph.Shape{graph.Batch})
 		_, err := autodiff.Grad(nodes.Square(x), x)
-		assert.ErrorIs(t, err, graph.ErrShape)
+		assertRecorded(t, g, err, "square", graph.ErrShape, `the output "square" has shape [B]: Grad needs a scalar`)
 	})
 	t.Run("seed gives the VJP", func(t *testing.T) {
 		g, x, y := newGraph()
@@ -319,29 +347,24 @@ func TestGradSeed(t *testing.T) {
 			g, x, y := newGraph()
 			s := g.Input("s", shape)
 			_, err := autodiff.GradWith(y, []*graph.Node{x}, autodiff.Options{Seed: s})
-			if assert.Error(t, err, "seed of shape %v for an output of shape [2,2]", shape) {
-				assert.ErrorIs(t, err, graph.ErrShape)
-				assert.Contains(t, err.Error(), "the seed has shape "+shape.String())
-			}
-			assert.NoError(t, g.Err())
+			assertRecorded(t, g, err, y.Name(), graph.ErrShape, "the seed has shape "+shape.String()+", the output \""+y.Name()+"\" has [2,2]")
 		}
 	})
 	t.Run("seed of another graph", func(t *testing.T) {
-		_, x, y := newGraph()
+		g, x, y := newGraph()
 		other := graph.New(graph.Float64)
 		_, err := autodiff.GradWith(y, []*graph.Node{x}, autodiff.Options{Seed: other.Constant(graph.Shape{2, 2}, 1)})
-		assert.ErrorIs(t, err, graph.ErrForeign)
+		assertRecorded(t, g, err, y.Name(), graph.ErrForeign, "the seed \"constant\" belongs to another graph")
+		assert.NoError(t, other.Err(), "the error is the output's graph's, not the seed's")
 	})
 }
 
+// Grad refuses nil nodes and nodes of another graph. The error is recorded
+// on the loss's graph (even for a wrt of another graph, whose own graph is
+// left alone), except for a nil loss, which has no graph; a loss or wrt of a
+// graph that already has an error gives that very error.
 func TestGradBadArguments(t *testing.T) {
-	g := graph.New(graph.Float64)
-	x := g.Input("x", graph.Shape{3})
-	loss := nodes.Sum(nodes.Square(x), false)
-
-	other := graph.New(graph.Float64)
-	foreign := other.Input("x", graph.Shape{3})
-
+	// bad has an error: a poisoned node and a loss on it
 	bad := graph.New(graph.Float64)
 	bx := bad.Input("x", graph.Shape{3})
 	bloss := nodes.Sum(nodes.Square(bx), false)
@@ -352,7 +375,46 @@ func TestGradBadArguments(t *testing.T) {
 	invalid := graph.New(graph.DType(0))
 	ix := invalid.Input("x", graph.Shape{3})
 
-	tests := []struct {
+	// a fresh loss Σx², and a graph other with a node foreign to it
+	fresh := func() (g *graph.Graph, x, loss *graph.Node, other *graph.Graph, foreign *graph.Node) {
+		g = graph.New(graph.Float64)
+		x = g.Input("x", graph.Shape{3})
+		other = graph.New(graph.Float64)
+		return g, x, nodes.Sum(nodes.Square(x), false), other, other.Input("x", graph.Shape{3})
+	}
+
+	recorded := []struct {
+		name string
+		wrt  func(x, foreign *graph.Node) []*graph.Node
+		kind error
+		msg  string
+	}{
+		{"nil wrt", func(_, _ *graph.Node) []*graph.Node { return []*graph.Node{nil} }, graph.ErrNil,
+			`graph: grad "sum/grad": wrt 0 is nil (inputs f64[], nil; at `},
+		{"second wrt nil", func(x, _ *graph.Node) []*graph.Node { return []*graph.Node{x, nil} }, graph.ErrNil,
+			`graph: grad "sum/grad": wrt 1 is nil (inputs f64[], nil; at `},
+		{"wrt of another graph", func(_, f *graph.Node) []*graph.Node { return []*graph.Node{f} }, graph.ErrForeign,
+			`graph: grad "sum/grad": wrt 0 ("x") belongs to another graph (inputs f64[], f64[3]; at `},
+		{"poisoned wrt of another graph", func(_, _ *graph.Node) []*graph.Node { return []*graph.Node{poisoned} }, graph.ErrForeign,
+			`graph: grad "sum/grad": wrt 0 ("<error>") belongs to another graph`},
+	}
+	for _, tc := range recorded {
+		for _, allowUnused := range []bool{false, true} {
+			t.Run(tc.name+"/AllowUnused="+strconv.FormatBool(allowUnused), func(t *testing.T) {
+				g, x, loss, other, foreign := fresh()
+				var err error
+				require.NotPanics(t, func() {
+					_, err = autodiff.GradWith(loss, tc.wrt(x, foreign), autodiff.Options{AllowUnused: allowUnused})
+				})
+				assertRecorded(t, g, err, "sum", tc.kind, "")
+				assert.True(t, strings.HasPrefix(err.Error(), tc.msg), "error\n  %v\ndoes not start with\n  %s", err, tc.msg)
+				assert.NoError(t, other.Err(), "the error is the loss's graph's, not the other graph's")
+			})
+		}
+	}
+
+	_, x, _, _, _ := fresh()
+	earlier := []struct {
 		name string
 		y    *graph.Node
 		wrt  []*graph.Node
@@ -361,36 +423,35 @@ func TestGradBadArguments(t *testing.T) {
 		err  error // when set, the error must be this very value
 	}{
 		{"nil loss", nil, []*graph.Node{x}, graph.ErrNil, "autodiff: nil output", nil},
-		{"nil wrt", loss, []*graph.Node{nil}, graph.ErrNil, "autodiff: wrt 0 is nil", nil},
-		{"second wrt nil", loss, []*graph.Node{x, nil}, graph.ErrNil, "autodiff: wrt 1 is nil", nil},
-		{"wrt of another graph", loss, []*graph.Node{foreign}, graph.ErrForeign, `autodiff: wrt 0 ("x") belongs to another graph`, nil},
-		{"poisoned wrt of another graph", loss, []*graph.Node{poisoned}, graph.ErrForeign, "belongs to another graph", nil},
 		{"poisoned loss", poisoned, []*graph.Node{bx}, graph.ErrShape, "matmul", bad.Err()},
 		{"loss of a graph with an error", bloss, []*graph.Node{bx}, graph.ErrShape, "matmul", bad.Err()},
 		{"poisoned wrt", bloss, []*graph.Node{poisoned}, graph.ErrShape, "matmul", bad.Err()},
 		{"graph of an invalid dtype", ix, []*graph.Node{ix}, graph.ErrDType, "unsupported dtype", invalid.Err()},
 	}
-	for _, tc := range tests {
+	for _, tc := range earlier {
 		t.Run(tc.name, func(t *testing.T) {
-			var err error
-			require.NotPanics(t, func() { _, err = autodiff.Grad(tc.y, tc.wrt...) })
-			require.Error(t, err)
-			assert.ErrorIs(t, err, tc.kind)
-			assert.Contains(t, err.Error(), tc.msg)
-			if tc.err != nil {
-				assert.True(t, err == tc.err, "Grad returned %v, want the graph's error %v", err, tc.err)
+			for _, allowUnused := range []bool{false, true} {
+				var err error
+				require.NotPanics(t, func() {
+					_, err = autodiff.GradWith(tc.y, tc.wrt, autodiff.Options{AllowUnused: allowUnused})
+				})
+				require.Error(t, err)
+				assert.ErrorIs(t, err, tc.kind)
+				assert.Contains(t, err.Error(), tc.msg)
+				if tc.err != nil {
+					assert.True(t, err == tc.err, "Grad returned %v, want the graph's error %v", err, tc.err)
+				}
 			}
-			require.NotPanics(t, func() {
-				_, err = autodiff.GradWith(tc.y, tc.wrt, autodiff.Options{AllowUnused: true})
-			})
-			assert.Error(t, err, "GradWith(AllowUnused)")
 		})
 	}
+	assert.NoError(t, x.Graph().Err(), "a nil loss is recorded nowhere")
 
 	// nothing to differentiate with respect to: no gradients, no error
+	g, _, loss, _, _ := fresh()
 	grads, err := autodiff.Grad(loss)
 	assert.NoError(t, err)
 	assert.Empty(t, grads)
+	assert.NoError(t, g.Err())
 }
 
 // brokenOp is the identity with a gradient rule broken in one of several

@@ -51,9 +51,13 @@ type DOTOptions struct {
 //
 // A graph with an error is written all the same (the nodes that were made,
 // and a red note with the error) and WriteDOT returns nil: the drawing often
-// shows why the builder failed. WriteDOT returns an error for a nil graph, a
-// fetch from another graph, an unknown RankDir, or when w fails.
+// shows why the builder failed. WriteDOT returns an error for a nil writer
+// (wrapping ErrArg), a nil graph, a fetch from another graph, an unknown
+// RankDir, or when w fails.
 func WriteDOT(w io.Writer, g *Graph, opts DOTOptions) error {
+	if w == nil {
+		return fmt.Errorf("graph: WriteDOT: nil writer: %w", ErrArg)
+	}
 	if g == nil {
 		return errors.New("graph: WriteDOT: nil graph")
 	}

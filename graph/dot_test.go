@@ -340,11 +340,16 @@ func TestWriteDOTGraphWithError(t *testing.T) {
 }
 
 func TestWriteDOTErrors(t *testing.T) {
-	assert.Error(t, graph.WriteDOT(&bytes.Buffer{}, nil, graph.DOTOptions{}), "nil graph")
+	assert.EqualError(t, graph.WriteDOT(&bytes.Buffer{}, nil, graph.DOTOptions{}), "graph: WriteDOT: nil graph")
 
 	g, _ := mlp(t)
+	var err error
+	require.NotPanics(t, func() { err = graph.WriteDOT(nil, g, graph.DOTOptions{}) })
+	assert.ErrorIs(t, err, graph.ErrArg, "nil writer")
+	assert.ErrorContains(t, err, "graph: WriteDOT: nil writer")
+
 	werr := errors.New("disk full")
-	err := graph.WriteDOT(failWriter{werr}, g, graph.DOTOptions{})
+	err = graph.WriteDOT(failWriter{werr}, g, graph.DOTOptions{})
 	assert.ErrorIs(t, err, werr)
 
 	var empty bytes.Buffer

@@ -1,10 +1,13 @@
 package graph_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 
 	"github.com/tapegrad/tapegrad/graph"
@@ -126,21 +129,36 @@ func ExampleWriteDOT() {
 }
 
 // RenderDOT turns the DOT text into a drawing with Graphviz's dot program.
+// Without Graphviz on PATH its error wraps exec.ErrNotFound; the DOT text
+// can then be saved and rendered elsewhere.
 func ExampleRenderDOT() {
 	g := graph.New(graph.Float32)
 	nodes.Neg(g.Input("x", graph.Shape{graph.Batch, 3}))
 
-	var dot strings.Builder
+	var dot bytes.Buffer
 	if err := graph.WriteDOT(&dot, g, graph.DOTOptions{Title: "neg"}); err != nil {
 		fmt.Println(err)
 		return
 	}
-	svg, err := graph.RenderDOT(context.Background(), []byte(dot.String()), "svg")
+	dir, err := os.MkdirTemp("", "tapegrad-dot")
 	if err != nil {
-		fmt.Println(err) // Graphviz is not installed
+		fmt.Println(err)
 		return
 	}
-	if err := os.WriteFile("graph.svg", svg, 0o644); err != nil {
-		fmt.Println(err)
+	defer os.RemoveAll(dir)
+
+	svg, err := graph.RenderDOT(context.Background(), dot.Bytes(), "svg")
+	switch {
+	case err == nil:
+		err = os.WriteFile(filepath.Join(dir, "neg.svg"), svg, 0o644)
+	case errors.Is(err, exec.ErrNotFound):
+		// no Graphviz here: keep the DOT text, to render elsewhere
+		err = os.WriteFile(filepath.Join(dir, "neg.dot"), dot.Bytes(), 0o644)
 	}
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("drawing saved")
+	// Output: drawing saved
 }

@@ -79,6 +79,32 @@ func TestWhereForward(t *testing.T) {
 }
 
 // TestCompareVJP: ties of Maximum/Minimum split the gradient ½ each;
+// Where's three operands must broadcast together: the error names the op
+// and all three shapes, and says which dimensions clash.
+func TestWhereShapeErrors(t *testing.T) {
+	for _, tc := range []struct {
+		cond, a, b graph.Shape
+		msg        string
+	}{
+		// cond and a clash
+		{cond: graph.Shape{2, 3}, a: graph.Shape{4, 3}, b: graph.Shape{3},
+			msg: `graph: where "where": shapes [2,3] and [4,3] and [3] do not broadcast: dimensions 2 and 4 differ (inputs f64[2,3], f64[4,3], f64[3]; at compare_test.go:`},
+		// cond and a broadcast to [2,3]; b does not fit that
+		{cond: graph.Shape{2, 1}, a: graph.Shape{1, 3}, b: graph.Shape{4},
+			msg: `graph: where "where": shapes [2,1] and [1,3] and [4] do not broadcast: dimensions 3 and 4 differ (inputs f64[2,1], f64[1,3], f64[4]; at compare_test.go:`},
+		// the open batch dimension against a fixed one
+		{cond: graph.Shape{coreB, 3}, a: graph.Shape{3}, b: graph.Shape{2, 3},
+			msg: `graph: where "where": shapes [B,3] and [3] and [2,3] do not broadcast: the open batch dimension meets 2 (inputs f64[B,3], f64[3], f64[2,3]; at compare_test.go:`},
+	} {
+		t.Run(fmt.Sprint(tc.cond, tc.a, tc.b), func(t *testing.T) {
+			g := graph.New(graph.Float64)
+			y := nodes.Where(g.Input("cond", tc.cond), g.Input("a", tc.a), g.Input("b", tc.b))
+			assert.True(t, y.IsPoisoned(), "Where(%v, %v, %v) is not poisoned", tc.cond, tc.a, tc.b)
+			coreErrPrefix(t, g.Err(), graph.ErrShape, tc.msg)
+		})
+	}
+}
+
 // Where routes ḡ to the selected side and sums over broadcast axes.
 func TestCompareVJP(t *testing.T) {
 	tests := []struct {

@@ -34,7 +34,17 @@ const AlphaDropoutAlpha = -1.7580993408473766
 // AlphaDropoutCoefficients returns the affine correction of AlphaDropout at
 // drop rate p: a = ((1−p)·(1+p·α'²))^(−1/2) and b = −a·α'·p.
 // For p = 0.1, a = 0.9212845161497115 and b = 0.16197097005757022.
+//
+// The rate must be in [0, 1). For any other rate (1, where a would be
+// +Inf, a negative rate, where the formula gives plausible but meaningless
+// finite values, ±Inf or NaN) both a and b are NaN, so that a caller that
+// skipped validation cannot go on with numbers that look right.
+// AlphaDropoutWithMask and layers.AlphaDropout check the rate first and
+// report a bad one as an error.
 func AlphaDropoutCoefficients(rate float64) (a, b float64) {
+	if !(rate >= 0 && rate < 1) { // as checkRate
+		return math.NaN(), math.NaN()
+	}
 	a = math.Pow((1-rate)*(1+rate*AlphaDropoutAlpha*AlphaDropoutAlpha), -0.5)
 	return a, -a * AlphaDropoutAlpha * rate
 }

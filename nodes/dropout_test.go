@@ -2,6 +2,7 @@ package nodes_test
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"runtime"
@@ -23,20 +24,50 @@ import (
 // goldenDropout is the dispatch table of TestGoldenDropout, keyed by the
 // golden op; the mask is an input of every case.
 var goldenDropout = map[string]goldenBuilder{
-	"dropout": func(c golden.Case, in map[string]*graph.Node) *graph.Node {
-		rate, ok := c.Float("rate")
-		if !ok || in["mask"] == nil {
-			return nil
+	"dropout": func(c golden.Case, in map[string]*graph.Node) (*graph.Node, error) {
+		rate, err := goldenDropoutParams(c)
+		if err != nil {
+			return nil, err
 		}
-		return nodes.DropoutWithMask(in["x"], in["mask"], rate)
-	},
-	"alpha_dropout": func(c golden.Case, in map[string]*graph.Node) *graph.Node {
-		rate, ok := c.Float("rate")
-		if !ok || in["mask"] == nil {
-			return nil
+		mask, err := goldenInput(in, "mask")
+		if err != nil {
+			return nil, err
 		}
-		return nodes.AlphaDropoutWithMask(in["x"], in["mask"], rate)
+		return nodes.DropoutWithMask(in["x"], mask, rate), nil
 	},
+	// a, b and alpha_p are the case's coefficients, which
+	// TestGoldenDropout compares with AlphaDropoutCoefficients.
+	"alpha_dropout": func(c golden.Case, in map[string]*graph.Node) (*graph.Node, error) {
+		rate, err := goldenDropoutParams(c, "a", "b", "alpha_p")
+		if err != nil {
+			return nil, err
+		}
+		mask, err := goldenInput(in, "mask")
+		if err != nil {
+			return nil, err
+		}
+		return nodes.AlphaDropoutWithMask(in["x"], mask, rate), nil
+	},
+}
+
+// goldenDropoutParams checks the params of a dropout case (training true,
+// the keep-mask convention 1=keep, no key but these and extra) and returns
+// its rate.
+func goldenDropoutParams(c golden.Case, extra ...string) (float64, error) {
+	if err := goldenCheckParams(c, append([]string{"rate", "training", "mask_semantics"}, extra...)...); err != nil {
+		return 0, err
+	}
+	if v, ok := c.Params["training"]; ok && v != true {
+		return 0, fmt.Errorf("params.training = %v: the mask-input ops are training-mode dropout", v)
+	}
+	if s, ok := c.Params["mask_semantics"]; ok && s != "1=keep" {
+		return 0, fmt.Errorf("params.mask_semantics = %v: want 1=keep", s)
+	}
+	rate, ok := c.Float("rate")
+	if !ok {
+		return 0, fmt.Errorf("params.rate = %v: want a number", c.Params["rate"])
+	}
+	return rate, nil
 }
 
 // TestGoldenDropout runs every case of dropout.json, forward and gradient,
@@ -66,7 +97,7 @@ func TestGoldenDropout(t *testing.T) {
 				assert.InEpsilon(t, wantB, b, 1e-15, "b")
 				assert.Equal(t, wantAlpha, nodes.AlphaDropoutAlpha, "α'")
 			}
-			for _, dt := range []graph.DType{graph.Float64, graph.Float32} {
+			for _, dt := range goldenDTypes {
 				t.Run(dt.String(), func(t *testing.T) { goldenRun(t, dt, c, build) })
 			}
 		})
@@ -85,6 +116,30 @@ func TestAlphaDropoutCoefficients(t *testing.T) {
 		assert.InDelta(t, tc.a, a, 2e-16*tc.a, "a(%v)", tc.rate)
 		assert.InDelta(t, tc.b, b, 2e-16*max(tc.b, 1e-300), "b(%v)", tc.rate)
 	}
+}
+
+// AlphaDropoutCoefficients gives NaN, not +Inf or plausible finite
+// values, for a rate outside [0, 1), and AlphaDropoutWithMask records such
+// a rate as an argument error naming it.
+func TestAlphaDropoutCoefficientsBadRate(t *testing.T) {
+	for _, rate := range []float64{1, 1.5, -0.1, -1, math.NaN(), math.Inf(1), math.Inf(-1)} {
+		a, b := nodes.AlphaDropoutCoefficients(rate)
+		assert.True(t, math.IsNaN(a), "a(%v) = %v, want NaN", rate, a)
+		assert.True(t, math.IsNaN(b), "b(%v) = %v, want NaN", rate, b)
+
+		g := graph.New(graph.Float64)
+		x := g.Input("x", graph.Shape{2, 3})
+		var y *graph.Node
+		require.NotPanics(t, func() { y = nodes.AlphaDropoutWithMask(x, x, rate) })
+		assert.True(t, y.IsPoisoned(), "rate %v", rate)
+		err := g.Err()
+		require.Error(t, err, "rate %v", rate)
+		assert.ErrorIs(t, err, graph.ErrArg)
+		assert.Contains(t, err.Error(), "alpha_dropout: rate "+strconv.FormatFloat(rate, 'g', -1, 64)+": want 0 ≤ rate < 1")
+	}
+	// the edge of the range is fine
+	a, b := nodes.AlphaDropoutCoefficients(math.Nextafter(1, 0))
+	assert.False(t, math.IsNaN(a) || math.IsInf(a, 0) || math.IsNaN(b) || math.IsInf(b, 0), "a, b = %v, %v just below rate 1", a, b)
 }
 
 // TestDropoutMaskGradient checks the dropouts' gradients against central

@@ -9,10 +9,28 @@ import (
 	"github.com/tapegrad/tapegrad/nodes"
 )
 
+// lossGoldenParams lists, per op of losses.json, every params key the
+// test reads; any other key fails the case, so that a new parameter is
+// never silently ignored.
+var lossGoldenParams = map[string][]string{
+	"softmax_cross_entropy_sparse":      {"reduction", "from_logits"},
+	"softmax_cross_entropy_probs":       {"reduction", "from_logits", "labels"},
+	"sigmoid_cross_entropy_with_logits": {"reduction", "from_logits"},
+	"mse":                               {"reduction"},
+}
+
 // lossGoldenPerExample builds the unreduced loss of a case of
 // ../shared/golden/losses.json from its op and params (from_logits,
-// labels), or returns an error naming what it does not know.
+// labels), or returns an error naming what it does not know: an op, a
+// params key or a params value.
 func lossGoldenPerExample(c golden.Case, in map[string]*graph.Node) (*graph.Node, error) {
+	known, ok := lossGoldenParams[c.Op]
+	if !ok {
+		return nil, fmt.Errorf("unknown loss op %q", c.Op)
+	}
+	if err := goldenCheckParams(c, known...); err != nil {
+		return nil, err
+	}
 	fromLogits := true
 	if v, ok := c.Params["from_logits"]; ok {
 		b, isBool := v.(bool)
@@ -74,7 +92,8 @@ func lossGoldenBuild(c golden.Case, in map[string]*graph.Node) (*graph.Node, err
 // the loss value, and the gradient (for the case's upstream scalar) with
 // respect to every input that has a golden gradient. Tolerances are
 // goldenRun's (golden_test.go): 1e-10·max(1, |want|) in float64, 1e-5
-// relative plus 1e-6 absolute in float32.
+// relative plus 1e-6 absolute in float32. An unknown op, params key or
+// params value fails the case.
 func TestGoldenLosses(t *testing.T) {
 	f := golden.Load(t, "losses.json")
 	for _, c := range f.Cases {
@@ -89,12 +108,8 @@ func TestGoldenLosses(t *testing.T) {
 			if _, err := lossGoldenBuild(c, probe); err != nil {
 				t.Fatalf("case %s (op %s, params %v): %v", c.Name, c.Op, c.Params, err)
 			}
-			build := func(c golden.Case, in map[string]*graph.Node) *graph.Node {
-				y, _ := lossGoldenBuild(c, in)
-				return y
-			}
-			for _, dt := range []graph.DType{graph.Float64, graph.Float32} {
-				t.Run(dt.String(), func(t *testing.T) { goldenRun(t, dt, c, build) })
+			for _, dt := range goldenDTypes {
+				t.Run(dt.String(), func(t *testing.T) { goldenRun(t, dt, c, lossGoldenBuild) })
 			}
 		})
 	}

@@ -34,8 +34,8 @@ func TestOneHotForward(t *testing.T) {
 }
 
 // TestOneHotBadLabels: a label that is not an integer in [0, depth) is an
-// error from Run naming the label, not a panic; the machine runs again
-// afterwards with good labels.
+// error from Run naming the node, its output shape and the label, not a
+// panic; the machine runs again afterwards with good labels.
 func TestOneHotBadLabels(t *testing.T) {
 	tests := []struct {
 		labels []float64
@@ -66,7 +66,7 @@ func TestOneHotBadLabels(t *testing.T) {
 				})
 				require.Error(t, err, "OneHot(%v, 3) ran without error", tc.labels)
 				assert.Nil(t, res, "a failed run returns no values")
-				assert.Equal(t, "vm: "+tc.want, err.Error())
+				assert.Equal(t, fmt.Sprintf(`vm: node "one_hot" (output %v[%d,3]): %s`, dt, len(tc.labels), tc.want), err.Error())
 
 				// the status is cleared: good labels run fine afterwards
 				res, err = m.Run(vm.Feeds{"labels": testutil.Tensor(dt, []int{2}, []float64{2, 0})})
@@ -74,6 +74,48 @@ func TestOneHotBadLabels(t *testing.T) {
 				assert.Equal(t, []float64{0, 0, 1, 1, 0, 0}, testutil.Float64s(res[0]))
 			})
 		}
+	}
+}
+
+// TestOneHotBadLabelsWhich: with two one_hot nodes in a program, the
+// run-time error names the one whose labels are bad, with its output
+// shape, with and without the guard; when both are bad, the first in
+// program order.
+func TestOneHotBadLabelsWhich(t *testing.T) {
+	g := graph.New(graph.Float64)
+	a, b := g.Input("a", graph.Shape{coreB}), g.Input("b", graph.Shape{coreB})
+	var ya, yb *graph.Node
+	g.WithScope("targets", func() { ya = nodes.OneHot(a, 3) })
+	g.WithScope("tokens", func() { yb = nodes.OneHot(b, 5) })
+	require.NoError(t, g.Err())
+	p, err := compile.Compile(g, []*graph.Node{ya, yb}, compile.Options{})
+	require.NoError(t, err)
+	feed := func(v ...float64) *tensor.Dense { return testutil.Tensor(graph.Float64, []int{len(v)}, v) }
+	const (
+		badA = `vm: node "targets/one_hot" (output f64[2,3]): one_hot: label 3 at index 1 is not an integer in [0, 3)`
+		badB = `vm: node "tokens/one_hot" (output f64[2,5]): one_hot: label 7 at index 0 is not an integer in [0, 5)`
+	)
+	for _, guard := range []bool{false, true} {
+		m := vm.NewMachine(p, vm.NewStore())
+		m.SetGuard(guard)
+		for _, tc := range []struct {
+			name string
+			a, b *tensor.Dense
+			want string
+		}{
+			{"a bad", feed(0, 3), feed(4, 4), badA},
+			{"b bad", feed(0, 2), feed(7, 4), badB},
+			{"both bad", feed(0, 3), feed(7, 4), badA},
+		} {
+			_, err := m.Run(vm.Feeds{"a": tc.a, "b": tc.b})
+			if assert.Error(t, err, "%s (guard %v)", tc.name, guard) {
+				assert.Equal(t, tc.want, err.Error(), "%s (guard %v)", tc.name, guard)
+			}
+		}
+		res, err := m.Run(vm.Feeds{"a": feed(2, 0), "b": feed(4, 1)})
+		require.NoError(t, err, "good labels after bad ones (guard %v)", guard)
+		assert.Equal(t, []float64{0, 0, 1, 1, 0, 0}, testutil.Float64s(res[0]))
+		assert.Equal(t, []float64{0, 0, 0, 0, 1, 0, 1, 0, 0, 0}, testutil.Float64s(res[1]))
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync/atomic"
 
 	"gorgonia.org/tensor"
@@ -66,7 +67,9 @@ func (m *Machine) Store() *Store { return m.store }
 // Run feeds the program, runs it and returns copies of the fetched values,
 // in the order the program was compiled with. A missing, unknown or
 // misshapen feed, a variable missing from the store, or a data-dependent
-// kernel error (a label out of range) returns an error and nothing else.
+// kernel error (a label out of range) returns an error and nothing else; a
+// kernel error names the node the failing instruction computes and the
+// concrete shape of its output, and wraps what the kernel reported.
 func (m *Machine) Run(feeds Feeds) ([]*tensor.Dense, error) {
 	r, err := m.Exec(feeds)
 	if err != nil {
@@ -422,7 +425,7 @@ func (in *instance[T]) exec(guard bool) error {
 		if ge, ok := errors.AsType[*GuardError](err); ok {
 			return ge // it says "vm: guard: ..." itself
 		}
-		return fmt.Errorf("vm: %w", err)
+		return in.kernelError(err)
 	}
 	if len(in.assigns) > 0 {
 		for _, f := range in.assigns {
@@ -431,6 +434,65 @@ func (in *instance[T]) exec(guard bool) error {
 		in.store.touch()
 	}
 	return nil
+}
+
+// kernelError wraps the data-dependent error a kernel reported in the last
+// run (a label out of range) with the node its instruction computes and
+// the concrete shape of its outputs, as in
+//
+//	vm: node "loss/one_hot" (output f32[32,10]): one_hot: label 12 at index 3 is not an integer in [0, 10)
+//
+// The run does not track which instruction is running, so that it costs
+// nothing when no kernel fails; locate finds it afterwards.
+func (in *instance[T]) kernelError(err error) error {
+	i := in.locate()
+	if i < 0 {
+		return fmt.Errorf("vm: %w", err)
+	}
+	inst := &in.prog.Insts[i]
+	var b strings.Builder
+	if inst.Note != "" {
+		fmt.Fprintf(&b, "node %q", inst.Note)
+	} else {
+		fmt.Fprintf(&b, "instruction %d `%s`", i, in.prog.InstString(*inst))
+	}
+	b.WriteString(" (output")
+	if len(inst.Dst) > 1 {
+		b.WriteByte('s')
+	}
+	for j, d := range inst.Dst {
+		if j > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, " %v%v", in.prog.DType, in.shapes[d])
+	}
+	b.WriteByte(')')
+	return fmt.Errorf("vm: %s: %w", b.String(), err)
+}
+
+// locate finds the instruction behind a kernel error of the last run: it
+// runs the hoisted instructions and the body again, from the start and in
+// order, checking the status after each, and returns the index in
+// Program.Insts of the first that fails (-1 if none does; the status is
+// left clear). Running them again gives the same values: inputs, constants
+// and hoisted values live for the whole run (the memory plan never writes
+// over them), variables are as they were (the assignments did not run),
+// and every kernel is a deterministic function of those, random draws
+// included (they are keyed by the step counter, a variable).
+func (in *instance[T]) locate() int {
+	for k, f := range in.hoisted {
+		f()
+		if in.status.Err() != nil {
+			return int(in.hoistedAt[k].inst)
+		}
+	}
+	for k, f := range in.body {
+		f()
+		if in.status.Err() != nil {
+			return int(in.bodyAt[k].inst)
+		}
+	}
+	return -1
 }
 
 func (in *instance[T]) fetch(i int) *tensor.Dense { return in.fetches[i] }
