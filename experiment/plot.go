@@ -1,13 +1,10 @@
 package experiment
 
 import (
-	"bufio"
 	"fmt"
 	"image/color"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
 	"strconv"
 
 	"gonum.org/v1/plot"
@@ -16,6 +13,8 @@ import (
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
+
+	"github.com/tapegrad/tapegrad/train"
 )
 
 // series is one line of a chart.
@@ -172,37 +171,18 @@ func (decadeTicks) Ticks(min, max float64) []plot.Tick {
 	return ts
 }
 
-// writeFileAtomic writes a file through a temporary file in the same
-// directory, synced and renamed over path: a reader sees the old file or
-// the whole new one, never a part. On error the temporary file is removed.
-func writeFileAtomic(path string, write func(io.Writer) error) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
+// writeFileAtomic writes a file with train.WriteFileAtomic: through a
+// temporary file in the same directory, synced, renamed over path, and the
+// directory synced, so that a reader sees the old file or the whole new
+// one, never a part; temporary files of earlier writers that died are
+// removed. On error the temporary file is removed and path is unchanged.
+func writeFileAtomic(path string, write func(io.Writer) error) error {
+	return train.WriteFileAtomic(path, func(w io.Writer) error {
+		if err := write(w); err != nil {
+			return fmt.Errorf("writing %s: %w", path, err)
 		}
-	}()
-	bw := bufio.NewWriter(f)
-	if err = write(bw); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err = bw.Flush(); err != nil {
-		return err
-	}
-	if err = f.Chmod(0o644); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
+		return nil
+	})
 }
 
 // seq returns 1, 2, …, n as float64s: the x values of per-layer or

@@ -33,7 +33,11 @@ import (
 //	summary         the model summary, when given (SaveOptions.Summary)
 //	crc32c/<name>   the CRC-32C of each entry's bytes, 8 hex digits
 //
-// and any the caller adds (SaveOptions.Metadata). The checksums let
+// and any the caller adds (SaveOptions.Metadata). Model.Save adds
+//
+//	model_seed      the model seed (Model.Seed), in decimal
+//
+// which Model.Load restores. The checksums let
 // LoadStore tell a corrupt entry from a valid one; files written by other
 // tools have none and are loaded without them.
 
@@ -46,6 +50,9 @@ const (
 	// MetaChecksumPrefix starts the key of an entry's checksum:
 	// "crc32c/dense/kernel".
 	MetaChecksumPrefix = "crc32c/"
+	// MetaModelSeed is the model seed, in decimal: written by Model.Save,
+	// restored by Model.Load.
+	MetaModelSeed = "model_seed"
 )
 
 // CheckpointFormat and CheckpointVersion are the values of the format and
@@ -345,14 +352,28 @@ func LoadStore(path string, s *vm.Store, opts ...LoadOptions) error {
 	if len(opts) == 1 {
 		o = opts[0]
 	}
+	f, err := readCheckpoint(path)
+	if err != nil {
+		return err
+	}
+	return loadParsed(path, f, s, o)
+}
+
+// readCheckpoint reads and checks the checkpoint at path (parseCheckpoint).
+func readCheckpoint(path string) (*safetensors.File, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return fmt.Errorf("train: load checkpoint: %w", err)
+		return nil, fmt.Errorf("train: load checkpoint: %w", err)
 	}
 	f, err := parseCheckpoint(b)
 	if err != nil {
-		return fmt.Errorf("train: load checkpoint %s: %w", path, err)
+		return nil, fmt.Errorf("train: load checkpoint %s: %w", path, err)
 	}
+	return f, nil
+}
+
+// loadParsed is LoadStore for a file already read and checked.
+func loadParsed(path string, f *safetensors.File, s *vm.Store, o LoadOptions) error {
 	if len(s.Names()) == 0 {
 		o.CreateExtra = true
 	}

@@ -45,12 +45,19 @@
 //
 // # Fit
 //
-// Fit shuffles the rows from FitOptions.Seed, copies each batch into feed
+// Fit shuffles the rows anew every epoch, epoch e's order drawn from
+// (FitOptions.Seed, e) alone, copies each batch into feed
 // buffers allocated once, runs the training program, and reads the loss and
 // the metrics in place: a training step allocates nothing (TestFitStepAllocs,
 // BenchmarkFitEpoch's step-allocs). Epoch values are means over the
 // epoch's examples, each batch weighted by its size. ValidationSplit holds
 // out the last fraction of the rows, before shuffling, as Keras does.
+//
+// A run resumed from a checkpoint continues bit-identically to one never
+// interrupted (TestFitResumeBitIdentical): Model.Save keeps every variable
+// (weights, BatchNorm statistics, optimizer slots and step, the random
+// layers' counter) and the model seed; Compile the same model, Load, and
+// Fit with the same options and InitialEpoch set to the epochs done.
 //
 // Fit never leaves a step half done. The context is checked before every
 // step (and between validation batches): a cancelled Fit returns promptly

@@ -29,7 +29,12 @@ type FitOptions struct {
 	// NoShuffle keeps the examples in order; by default they are shuffled
 	// before every epoch, from Seed.
 	NoShuffle bool
-	// Seed seeds the shuffling: the same seed gives the same batches.
+	// Seed seeds the shuffling: epoch e's order of the training rows is a
+	// permutation drawn from a PCG generator seeded with (Seed, e), the
+	// order datasets.Batches(rows, BatchSize, Seed).Order(e) gives. It
+	// depends on nothing else, so that a run resumed with InitialEpoch k
+	// (and the same Seed, BatchSize and validation) sees the batches the
+	// uninterrupted run saw from epoch k on.
 	Seed uint64
 	// ValidationData is evaluated at the end of every epoch (in inference
 	// mode), reported as "val_loss" and "val_" + metric.
@@ -74,6 +79,15 @@ type FitOptions struct {
 // axis of 1 is accepted for labels), both in the model's dtype; a mismatch
 // is an error and nothing changes.
 //
+// A run resumed from a checkpoint continues bit-identically: Save after
+// epoch k (ModelCheckpoint does), build and Compile the same model, Load the
+// checkpoint (it restores the weights, the BatchNorm statistics, the
+// optimizer's state, the random layers' step counter and the model seed),
+// and Fit with the same data and options and InitialEpoch k: every value of
+// the store, and the History of epochs k+1 on, are those of the run that
+// was never interrupted. (Callbacks keep their own state: an EarlyStopping
+// resumed this way starts counting afresh.)
+//
 // Fit returns the history of the completed epochs and an error when
 // training did not run to its end: a cancelled ctx (checked before every
 // step: the step under way finishes, so the weights are never half
@@ -106,6 +120,8 @@ type fitLoop[T float] struct {
 	train  rows[T]
 	val    rows[T]
 	idx    []int // the training rows in the epoch's order
+	seed   uint64
+	pcg    *rand.PCG // reseeded with (seed, epoch) every epoch
 	rng    *rand.Rand
 	bs     int
 	batch  *batchFeeds[T]
@@ -177,7 +193,9 @@ func fitSetup[T float](m *Model, x, y *tensor.Dense, opts FitOptions) (*fitLoop[
 	for i := range f.idx {
 		f.idx[i] = i
 	}
-	f.rng = rand.New(rand.NewPCG(opts.Seed, 0x6669742073687566)) // "fit shuf"
+	f.seed = opts.Seed
+	f.pcg = rand.NewPCG(opts.Seed, 0)
+	f.rng = rand.New(f.pcg)
 	f.keys = append([]string{"loss"}, m.metrics...)
 	f.sums = make([]float64, len(f.keys))
 	f.logs = Logs{}
@@ -259,7 +277,7 @@ func (f *fitLoop[T]) loop(ctx context.Context) error {
 			}
 		}
 		if f.shuf {
-			f.shuffle()
+			f.shuffle(epoch)
 		}
 		for _, c := range f.cbs {
 			if err := c.OnEpochBegin(r, epoch); err != nil {
@@ -301,9 +319,15 @@ func (f *fitLoop[T]) loop(ctx context.Context) error {
 	return nil
 }
 
-// shuffle draws the next epoch's order of the training rows (Fisher–Yates,
-// in place).
-func (f *fitLoop[T]) shuffle() {
+// shuffle sets the order of the training rows for an epoch: the rows in
+// order, shuffled (Fisher–Yates, as rand.Rand.Shuffle does) by a PCG
+// generator seeded with (Seed, epoch), so that the order depends on the
+// seed and the epoch's number only, as datasets.Iterator's does.
+func (f *fitLoop[T]) shuffle(epoch int) {
+	for i := range f.idx {
+		f.idx[i] = i
+	}
+	f.pcg.Seed(f.seed, uint64(epoch))
 	for i := len(f.idx) - 1; i > 0; i-- {
 		j := f.rng.IntN(i + 1)
 		f.idx[i], f.idx[j] = f.idx[j], f.idx[i]

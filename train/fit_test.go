@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"gorgonia.org/tensor"
 
+	"github.com/tapegrad/tapegrad/datasets"
 	"github.com/tapegrad/tapegrad/graph"
 	"github.com/tapegrad/tapegrad/layers"
 )
@@ -59,25 +60,36 @@ func TestFitDeterministic(t *testing.T) {
 func TestFitShuffle(t *testing.T) {
 	x, y := blobs(64, 3)
 	m := blobModel(t, 5, nil)
-	order := func(seed uint64, epochs int) []int {
+	order := func(seed uint64, epoch int) []int {
 		f, err := fitSetup[float32](m, x, y, FitOptions{Seed: seed})
 		require.NoError(t, err)
-		for range epochs {
-			f.shuffle()
-		}
+		f.shuffle(epoch)
 		return append([]int(nil), f.idx...)
 	}
-	a, b, c := order(1, 1), order(1, 1), order(2, 1)
+	a, b, c := order(1, 0), order(1, 0), order(2, 0)
 	assert.Equal(t, a, b, "same seed, same order")
 	assert.NotEqual(t, a, c, "another seed, another order")
-	assert.NotEqual(t, a, order(1, 2), "each epoch its own order")
+	assert.NotEqual(t, a, order(1, 1), "each epoch its own order")
 	seen := make([]bool, 64)
 	for _, i := range a {
 		seen[i] = true
 	}
 	assert.NotContains(t, seen, false, "a permutation")
 
-	f, err := fitSetup[float32](m, x, y, FitOptions{NoShuffle: true})
+	// an epoch's order depends on the seed and the epoch's number only,
+	// not on the epochs shuffled before it in the same Fit (a resumed run
+	// starts at a later epoch), and it is datasets.Batches' order
+	f, err := fitSetup[float32](m, x, y, FitOptions{Seed: 1})
+	require.NoError(t, err)
+	it, err := datasets.Batches(datasets.Split{X: x, Y: y}, 32, 1)
+	require.NoError(t, err)
+	for _, e := range []int{0, 1, 2, 5, 3} {
+		f.shuffle(e)
+		assert.Equal(t, order(1, e), f.idx, "epoch %d after other epochs", e)
+		assert.Equal(t, it.Order(e), f.idx, "epoch %d: datasets.Batches' order", e)
+	}
+
+	f, err = fitSetup[float32](m, x, y, FitOptions{NoShuffle: true})
 	require.NoError(t, err)
 	assert.False(t, f.shuf)
 }

@@ -14,11 +14,13 @@ import (
 
 // FuzzLoadStore loads random and mutated files as checkpoints, end to end:
 // LoadStore into an empty store and into a store of variables with the
-// seeds' names (strict, and with LoadOptions that allow more), ReadCheckpointMetadata, and
-// Model.Load into a compiled model. The seeds are real checkpoints
-// (float32, float64, a model's), a file of another tool and broken ones;
-// the fuzzer mutates them. The property: nothing panics; every call either
-// succeeds or returns an error, and an error leaves the store or the model
+// seeds' names (strict, and with LoadOptions that allow more),
+// ReadCheckpointMetadata, and Model.Load into a compiled model (which
+// recompiles it when the file's model seed differs). The seeds are real
+// checkpoints (float32, float64, a model's, Model.Save's with another model
+// seed), a file of another tool and broken ones; the fuzzer mutates them.
+// The property: nothing panics; every call either succeeds or returns an
+// error, and an error leaves the store or the model (its seed included)
 // exactly as it was.
 //
 //	go test ./train -run XXX -fuzz FuzzLoadStore -fuzztime 30s
@@ -39,6 +41,19 @@ func FuzzLoadStore(f *testing.F) {
 	ckpt := seed(model.Store(), SaveOptions{Summary: model.Summary()})
 	f.Add(ckpt)
 	f.Add(ckpt[:len(ckpt)/2])
+	{ // Model.Save's, with a model seed that differs from model's
+		other := fuzzModel(f)
+		other.Seed(99)
+		path := filepath.Join(dir, "model.safetensors")
+		if err := other.Save(path); err != nil {
+			f.Fatal(err)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
 	f.Add(seed(fuzzStore(f, graph.Float64), SaveOptions{Metadata: map[string]string{"run": "7"}}))
 	f.Add(seed(fuzzStore(f, graph.Float32)))
 	f.Add(seed(vm.NewStore()))
@@ -80,8 +95,8 @@ func FuzzLoadStore(f *testing.F) {
 			}
 		}
 
-		before := storeBits(t, model.Store())
-		if err := model.Load(path); err != nil && !bytes.Equal(before, storeBits(t, model.Store())) {
+		before, seed := storeBits(t, model.Store()), model.Sequential().RandomSeed()
+		if err := model.Load(path); err != nil && (!bytes.Equal(before, storeBits(t, model.Store())) || model.Sequential().RandomSeed() != seed) {
 			t.Fatalf("a failed Model.Load (%v) changed the model", err)
 		}
 	})

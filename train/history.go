@@ -1,6 +1,7 @@
 package train
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -115,8 +116,11 @@ func (h *History) String() string {
 
 // WriteTable writes the history as a table to w, with a column of epoch
 // times when withTime is set (leave it out for output that must not vary
-// between runs).
+// between runs). A nil w is an error.
 func (h *History) WriteTable(w io.Writer, withTime bool) error {
+	if w == nil {
+		return errors.New("train: history: WriteTable: nil writer")
+	}
 	if h == nil {
 		_, err := io.WriteString(w, "(no history)\n")
 		return err
@@ -138,7 +142,11 @@ func (h *History) WriteTable(w io.Writer, withTime bool) error {
 			}
 		}
 		if withTime {
-			row = append(row, string(appendDuration(nil, h.Time[i])))
+			if i < len(h.Time) {
+				row = append(row, string(appendDuration(nil, h.Time[i])))
+			} else {
+				row = append(row, "-")
+			}
 		}
 		table = append(table, row)
 	}

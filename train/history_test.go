@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func nan() float64 { return math.NaN() }
@@ -37,4 +38,31 @@ func TestHistoryTable(t *testing.T) {
 	var nilH *History
 	assert.Equal(t, 0, nilH.Len())
 	assert.Equal(t, "(no history)\n", nilH.String())
+}
+
+// TestHistoryWriteTableBadInput checks that WriteTable returns an error for
+// a nil writer, and prints a hand-made History whose columns are shorter
+// than its epochs with "-" for what is missing, without panicking.
+func TestHistoryWriteTableBadInput(t *testing.T) {
+	h := newHistory([]string{"accuracy"}, false)
+	h.add(0, Logs{"loss": 1, "accuracy": 0.5}, time.Second)
+	var nilH *History
+	for _, tc := range []struct {
+		name string
+		h    *History
+	}{{"history", h}, {"nil history", nilH}} {
+		err := tc.h.WriteTable(nil, true)
+		require.Error(t, err, tc.name)
+		assert.EqualError(t, err, "train: history: WriteTable: nil writer", tc.name)
+	}
+
+	ragged := &History{Epoch: []int{0, 1}, Loss: []float64{0.5}, Metrics: map[string][]float64{"acc": {0.25}}, Time: []time.Duration{time.Second}}
+	var b strings.Builder
+	require.NoError(t, ragged.WriteTable(&b, true))
+	assert.Equal(t, strings.Join([]string{
+		"epoch  loss    acc     time",
+		"1      0.5000  0.2500  1s",
+		"2      -       -       -",
+		"",
+	}, "\n"), b.String())
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -157,79 +158,13 @@ func (m *Model) Compile(cfg Config) error {
 		}
 		seen[name] = true
 	}
-	if err := m.seq.Build(); err != nil {
-		return fmt.Errorf("train: compile: %w", err)
-	}
-
-	// the training step
-	tr, err := m.seq.Emit(cfg.DType, layers.Training)
-	if err != nil {
-		return fmt.Errorf("train: compile: %w", err)
-	}
-	g := tr.Graph
-	outShape := tr.Output.Shape()
-	targetShape := cfg.Loss.TargetShape(outShape)
-	if len(targetShape) == 0 || targetShape[0] != graph.Batch {
-		return fmt.Errorf("train: compile: loss %s: target shape %v has no batch dimension", cfg.Loss.Name(), targetShape)
-	}
-	y := g.Input("y", targetShape)
-	loss, metricNodes := lossAndMetrics(cfg, tr.Output, y, tr.Penalty)
-	var params []*graph.Node
-	for _, v := range g.Variables() {
-		if v.Op().(graph.VariableOp).Trainable {
-			params = append(params, v)
-		}
-	}
-	if err := g.Err(); err != nil {
-		return fmt.Errorf("train: compile: %w", err)
-	}
-	if len(params) == 0 {
-		return errors.New("train: compile: the model has no trainable variables")
-	}
-	grads, err := autodiff.Grad(loss, params...)
-	if err != nil {
-		return fmt.Errorf("train: compile: gradients: %w", err)
-	}
-	step, counters := NewStep(g, cfg.Optimizer.InitialRate())
-	updates, err := cfg.Optimizer.Apply(step, params, grads)
-	if err != nil {
-		return fmt.Errorf("train: compile: optimizer %s: %w", cfg.Optimizer.Name(), err)
-	}
-	updates = m.seq.Constrain(tr.Context, updates)
-	updates = append(updates, counters...)
-	updates = append(updates, tr.Updates...)
-	fetches := append([]*graph.Node{loss}, metricNodes...)
-	fetches = append(fetches, updates...)
-	if err := g.Err(); err != nil {
-		return fmt.Errorf("train: compile: %w", err)
-	}
-	trainProg, err := compile.Compile(g, fetches, cfg.CompileOptions)
-	if err != nil {
-		return fmt.Errorf("train: compile: training step: %w", err)
-	}
-
-	// evaluation and prediction
-	inf, err := m.seq.Emit(cfg.DType, layers.Inference)
-	if err != nil {
-		return fmt.Errorf("train: compile: %w", err)
-	}
-	yi := inf.Graph.Input("y", targetShape)
-	lossI, metricsI := lossAndMetrics(cfg, inf.Output, yi, m.seq.Penalties(inf.Context))
-	evalProg, err := compile.Compile(inf.Graph, append([]*graph.Node{lossI}, metricsI...), cfg.CompileOptions)
-	if err != nil {
-		return fmt.Errorf("train: compile: evaluation: %w", err)
-	}
-	predProg, err := compile.Compile(inf.Graph, []*graph.Node{inf.Output}, cfg.CompileOptions)
-	if err != nil {
-		return fmt.Errorf("train: compile: prediction: %w", err)
-	}
-	vars, err := m.seq.Variables()
+	p, err := m.build(cfg)
 	if err != nil {
 		return fmt.Errorf("train: compile: %w", err)
 	}
 
 	// the store: check before changing anything
-	for _, gr := range []*graph.Graph{g, inf.Graph} {
+	for _, gr := range p.graphs {
 		for _, v := range gr.Variables() {
 			if isOptimizerVar(v.Name()) {
 				continue
@@ -245,28 +180,127 @@ func (m *Model) Compile(cfg Config) error {
 			m.store.Delete(name)
 		}
 	}
-	for _, gr := range []*graph.Graph{g, inf.Graph} {
+	for _, gr := range p.graphs {
 		if err := m.store.Init(gr, m.seq.RandomSeed(), nil); err != nil {
 			return fmt.Errorf("train: compile: %w", err)
 		}
 	}
+	m.install(cfg, p)
+	return nil
+}
 
+// programs are a model's compiled programs, before they are installed.
+type programs struct {
+	train, eval, pred *vm.Program
+	graphs            []*graph.Graph // the training and the inference graphs
+	outShape          graph.Shape
+	targetShape       graph.Shape
+	weights           []string // store names of the layers' variables
+}
+
+// build emits and compiles the model's three programs for cfg (checked by
+// Compile) and the current model seed. It changes neither the model nor
+// the store.
+func (m *Model) build(cfg Config) (*programs, error) {
+	if err := m.seq.Build(); err != nil {
+		return nil, err
+	}
+
+	// the training step
+	tr, err := m.seq.Emit(cfg.DType, layers.Training)
+	if err != nil {
+		return nil, err
+	}
+	g := tr.Graph
+	outShape := tr.Output.Shape()
+	targetShape := cfg.Loss.TargetShape(outShape)
+	if len(targetShape) == 0 || targetShape[0] != graph.Batch {
+		return nil, fmt.Errorf("loss %s: target shape %v has no batch dimension", cfg.Loss.Name(), targetShape)
+	}
+	y := g.Input("y", targetShape)
+	loss, metricNodes := lossAndMetrics(cfg, tr.Output, y, tr.Penalty)
+	var params []*graph.Node
+	for _, v := range g.Variables() {
+		if v.Op().(graph.VariableOp).Trainable {
+			params = append(params, v)
+		}
+	}
+	if err := g.Err(); err != nil {
+		return nil, err
+	}
+	if len(params) == 0 {
+		return nil, errors.New("the model has no trainable variables")
+	}
+	grads, err := autodiff.Grad(loss, params...)
+	if err != nil {
+		return nil, fmt.Errorf("gradients: %w", err)
+	}
+	step, counters := NewStep(g, cfg.Optimizer.InitialRate())
+	updates, err := cfg.Optimizer.Apply(step, params, grads)
+	if err != nil {
+		return nil, fmt.Errorf("optimizer %s: %w", cfg.Optimizer.Name(), err)
+	}
+	updates = m.seq.Constrain(tr.Context, updates)
+	updates = append(updates, counters...)
+	updates = append(updates, tr.Updates...)
+	fetches := append([]*graph.Node{loss}, metricNodes...)
+	fetches = append(fetches, updates...)
+	if err := g.Err(); err != nil {
+		return nil, err
+	}
+	trainProg, err := compile.Compile(g, fetches, cfg.CompileOptions)
+	if err != nil {
+		return nil, fmt.Errorf("training step: %w", err)
+	}
+
+	// evaluation and prediction
+	inf, err := m.seq.Emit(cfg.DType, layers.Inference)
+	if err != nil {
+		return nil, err
+	}
+	yi := inf.Graph.Input("y", targetShape)
+	lossI, metricsI := lossAndMetrics(cfg, inf.Output, yi, m.seq.Penalties(inf.Context))
+	evalProg, err := compile.Compile(inf.Graph, append([]*graph.Node{lossI}, metricsI...), cfg.CompileOptions)
+	if err != nil {
+		return nil, fmt.Errorf("evaluation: %w", err)
+	}
+	predProg, err := compile.Compile(inf.Graph, []*graph.Node{inf.Output}, cfg.CompileOptions)
+	if err != nil {
+		return nil, fmt.Errorf("prediction: %w", err)
+	}
+	vars, err := m.seq.Variables()
+	if err != nil {
+		return nil, err
+	}
+	p := &programs{
+		train:       trainProg,
+		eval:        evalProg,
+		pred:        predProg,
+		graphs:      []*graph.Graph{g, inf.Graph},
+		outShape:    outShape.Clone(),
+		targetShape: targetShape.Clone(),
+	}
+	for _, v := range vars {
+		p.weights = append(p.weights, v.Name)
+	}
+	return p, nil
+}
+
+// install makes p the model's programs, compiled for cfg, with machines
+// bound to the store (which holds every variable p's programs use).
+func (m *Model) install(cfg Config, p *programs) {
 	m.compiled = true
 	m.cfg = cfg
 	m.dtype = cfg.DType
 	m.inShape = m.seq.InputShape()
-	m.outShape = outShape.Clone()
-	m.targetShape = targetShape.Clone()
+	m.outShape = p.outShape
+	m.targetShape = p.targetShape
 	m.metrics = cfg.Metrics
-	m.trainM = vm.NewMachine(trainProg, m.store)
-	m.evalM = &machinePool{prog: evalProg, store: m.store}
-	m.predM = &machinePool{prog: predProg, store: m.store}
+	m.trainM = vm.NewMachine(p.train, m.store)
+	m.evalM = &machinePool{prog: p.eval, store: m.store}
+	m.predM = &machinePool{prog: p.pred, store: m.store}
 	m.mcM = nil
-	m.weights = m.weights[:0]
-	for _, v := range vars {
-		m.weights = append(m.weights, v.Name)
-	}
-	return nil
+	m.weights = p.weights
 }
 
 // isOptimizerVar reports whether a store name belongs to the optimizer.
@@ -663,27 +697,59 @@ func (b *batchFeeds[T]) fillIndex(r rows[T], idx []int) vm.Feeds {
 
 // Save writes every variable of the model's store (the layers' weights and
 // state, the optimizer's state, the random layers' step counter) to path as
-// a safetensors checkpoint, with the model's Summary in its metadata,
-// atomically: the file is written aside and renamed, so a crash leaves the
-// previous file whole (SaveStore).
+// a safetensors checkpoint, with the model's Summary and its seed
+// (MetaModelSeed) in its metadata, atomically: the file is written aside
+// and renamed, so a crash leaves the previous file whole (SaveStore).
 func (m *Model) Save(path string) error {
 	if len(m.store.Names()) == 0 {
 		return errors.New("train: save: the model has no variables yet: call Compile (or Load) first")
 	}
-	return SaveStore(path, m.store, SaveOptions{Summary: m.seq.Summary()})
+	return SaveStore(path, m.store, SaveOptions{
+		Summary:  m.seq.Summary(),
+		Metadata: map[string]string{MetaModelSeed: strconv.FormatUint(m.seq.RandomSeed(), 10)},
+	})
 }
 
-// Load reads a checkpoint written by Save (or SaveStore) into the model.
-// Every weight of the model (the layers' variables) must be in the file
-// with its shape (and, once compiled, the model's dtype); the optimizer's
-// state and the step counter are loaded when the file has them, so that
-// training resumes where it stopped (Compile first: Compile resets the
-// optimizer). Before Compile, every variable of the file is loaded and
-// Compile keeps the weights. Everything is checked before anything is
-// written: on any error the model is left untouched.
+// Load reads a checkpoint written by Save (or SaveStore) into the model,
+// and restores what a run needs to continue where it stopped:
+//
+//   - the layers' variables (weights, BatchNorm's moving statistics): every
+//     one must be in the file with its shape and, once compiled, the
+//     model's dtype;
+//   - the optimizer's state (its slots, "optimizer/iterations", the
+//     learning rate) and the random layers' step counter ("rng/counter"),
+//     when the file has them: Compile first, since Compile resets the
+//     optimizer;
+//   - the model seed (Model.Seed), when the file records it (Save does:
+//     MetaModelSeed), so that Dropout and RReLU draw what the saved run
+//     would have drawn even if the model was built with another seed; a
+//     compiled model whose seed changes has its programs rebuilt (the
+//     optimizer's state is kept). A file without it (SaveStore's, other
+//     tools') leaves the model's seed as it is.
+//
+// Once compiled, the file's entries that the model does not use (an
+// optimizer of another kind, say) are skipped; before Compile, every entry
+// is loaded and Compile keeps the layers' variables (not the optimizer's).
+// Callbacks' state and FitOptions are not in a checkpoint: to resume a Fit
+// bit-identically, give the same options with InitialEpoch set (see Fit).
+//
+// Everything is checked, and a model with a new seed recompiled, before
+// anything is written: on any error the model is left untouched.
 func (m *Model) Load(path string) error {
+	f, err := readCheckpoint(path)
+	if err != nil {
+		return err
+	}
+	seed, hasSeed := m.seq.RandomSeed(), false
+	if v, ok := f.Metadata[MetaModelSeed]; ok {
+		seed, err = strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return fmt.Errorf("train: load: %s: metadata: %s %q is not a seed (a decimal uint64)", path, MetaModelSeed, v)
+		}
+		hasSeed = true
+	}
 	ck := vm.NewStore()
-	if err := LoadStore(path, ck); err != nil {
+	if err := loadParsed(path, f, ck, LoadOptions{}); err != nil {
 		return err
 	}
 	vars, err := m.seq.Variables()
@@ -712,6 +778,17 @@ func (m *Model) Load(path string) error {
 			names = append(names, name)
 		}
 	}
+	old := m.seq.RandomSeed()
+	reseed := hasSeed && seed != old
+	var p *programs
+	if reseed && m.compiled {
+		m.seq.Seed(seed)
+		p, err = m.build(m.cfg)
+		if err != nil {
+			m.seq.Seed(old)
+			return fmt.Errorf("train: load: %s: recompiling for the checkpoint's model seed %d: %w", path, seed, err)
+		}
+	}
 	for _, name := range names {
 		t, err := ck.Get(name)
 		if err == nil {
@@ -719,6 +796,12 @@ func (m *Model) Load(path string) error {
 		}
 		if err != nil { // checked above: cannot happen
 			return fmt.Errorf("train: load: %s: %w", path, err)
+		}
+	}
+	if reseed {
+		m.seq.Seed(seed)
+		if p != nil {
+			m.install(m.cfg, p)
 		}
 	}
 	return nil

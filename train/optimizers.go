@@ -559,11 +559,12 @@ func OptimizerNames() []string {
 }
 
 // OptimizerByName returns the optimizer of a Keras name ("adam", "SGD"; case
-// is ignored) with its default configuration, like Keras's
-// optimizers.get("adam").
+// is ignored, as strings.ToLower ignores it) with its default
+// configuration, like Keras's optimizers.get("adam"). An unknown name gives
+// an error, matching graph.ErrArg, that lists the valid ones.
 func OptimizerByName(name string) (Optimizer, error) {
 	if f, ok := optimizerFactories[strings.ToLower(name)]; ok {
 		return f(), nil
 	}
-	return nil, fmt.Errorf("train: unknown optimizer %q: want one of %s", name, strings.Join(OptimizerNames(), ", "))
+	return nil, fmt.Errorf("train: %w: unknown optimizer %q: want one of %s", graph.ErrArg, name, strings.Join(OptimizerNames(), ", "))
 }

@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -17,6 +16,7 @@ import (
 	"github.com/tapegrad/tapegrad/graph"
 	"github.com/tapegrad/tapegrad/internal/refmodels"
 	"github.com/tapegrad/tapegrad/layers"
+	"github.com/tapegrad/tapegrad/train"
 )
 
 // modelNames are the names --model takes.
@@ -175,33 +175,16 @@ var explainCommand = command{
 	},
 }
 
-// writeFileAtomic writes data to path through a temporary file in the same
-// directory, synced and renamed over path.
-func writeFileAtomic(path string, data []byte) (err error) {
+// writeFileAtomic writes data to path with train.WriteFileAtomic: through a
+// temporary file in the same directory, synced, renamed over path, and the
+// directory synced; temporary files of earlier writers that died are
+// removed.
+func writeFileAtomic(path string, data []byte) error {
 	if path == "" {
 		return errors.New("no file name")
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
+	return train.WriteFileAtomic(path, func(w io.Writer) error {
+		_, err := w.Write(data)
 		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Chmod(0o644); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
+	})
 }
