@@ -77,8 +77,12 @@ func (it *Iterator) Len() int {
 func (it *Iterator) Epochs() int { return it.epoch }
 
 // Order returns the order in which epoch e (counted from 0) visits the
-// rows: its batches are rows Order(e)[0:size], [size:2*size], ...
+// rows: its batches are rows Order(e)[0:size], [size:2*size], ... There is
+// no epoch before the first: for a negative e, Order returns nil.
 func (it *Iterator) Order(e int) []int {
+	if e < 0 {
+		return nil
+	}
 	out := make([]int, it.n)
 	it.order(out, e)
 	return out

@@ -186,6 +186,7 @@ func TestBatchesErrors(t *testing.T) {
 		msg   string
 	}{
 		{"size zero", s, 0, "datasets: Batches: batch size 0; want at least 1"},
+		{"negative size", s, -3, "datasets: Batches: batch size -3; want at least 1"},
 		{"no rows", Split{X: newDense([]float32{}, 0, 2)}, 2, "datasets: Batches: the split has no rows"},
 		{"nil X", Split{}, 2, "datasets: split.X is nil"},
 		{"rows differ", Split{X: s.X, Y: newDense([]float32{1, 2}, 2)}, 2, "datasets: split.X has 4 rows but split.Y has 2"},
@@ -199,4 +200,22 @@ func TestBatchesErrors(t *testing.T) {
 			assert.EqualError(t, err, tc.msg)
 		})
 	}
+}
+
+// Order takes an epoch number from its caller: a negative one has no
+// order (nil); any other, however large, a permutation of the rows.
+func TestOrderBadEpoch(t *testing.T) {
+	it, err := Batches(rowsSplit(10, 1), 3, 1)
+	require.NoError(t, err)
+	for _, e := range []int{-1, -1 << 40} {
+		assert.Nil(t, it.Order(e), "Order(%d)", e)
+	}
+	for _, e := range []int{0, 1, 1 << 40} {
+		o := it.Order(e)
+		assert.ElementsMatch(t, []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, o, "Order(%d) is a permutation", e)
+	}
+	nt, err := Batches(rowsSplit(10, 1), 3, 1, NoShuffle())
+	require.NoError(t, err)
+	assert.Nil(t, nt.Order(-1), "Order(-1) without shuffling")
+	assert.Equal(t, []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, nt.Order(5))
 }

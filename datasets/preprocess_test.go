@@ -148,3 +148,125 @@ func TestValidationSplitMNIST(t *testing.T) {
 	assert.Equal(t, ds.Train.Labels()[:1000], val.Labels())
 	assert.Equal(t, ds.Train.Labels()[1000:], train.Labels())
 }
+
+// FitStandardizer and Apply on what a caller may pass: no data, no rows,
+// no features, labels that do not match, NaNs, a Standardizer built by
+// hand with the wrong sizes or a zero std. Each is an error that names the
+// problem; nothing panics or loops.
+func TestStandardizerBadInput(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		train Split
+		want  string
+	}{
+		{"no X", Split{}, "datasets: train.X is nil"},
+		{"scalar X", Split{X: tensor.New(tensor.FromScalar(float32(1)))}, "datasets: train.X is a scalar; want rows along the first axis"},
+		{"int X", Split{X: tensor.New(tensor.WithShape(2, 1), tensor.WithBacking([]int{1, 2}))}, "datasets: train.X has dtype int; want float32 or float64"},
+		{"no rows", Split{X: newDense([]float32{}, 0, 3)}, "datasets: FitStandardizer: train.X has no rows"},
+		{"no features", Split{X: newDense([]float32{}, 3, 0)}, "datasets: FitStandardizer: train.X has no features (shape (3, 0))"},
+		{"fewer labels", Split{X: newDense([]float64{1, 2, 3, 4}, 4, 1), Y: newDense([]float64{0}, 1)}, "datasets: train.X has 4 rows but train.Y has 1"},
+		{"labels of another dtype", Split{X: newDense([]float32{1, 2}, 2, 1), Y: newDense([]float64{0, 1}, 2)}, "datasets: train.X is float32 but train.Y is float64"},
+		{"NaN", split64(2, 2, 1, math.NaN(), 3, 4), "datasets: FitStandardizer: feature 1 of train.X has a NaN or an infinity (mean NaN, std NaN)"},
+		{"infinity", split64(2, 2, 1, 2, math.Inf(-1), 4), "datasets: FitStandardizer: feature 0 of train.X has a NaN or an infinity (mean -Inf, std NaN)"},
+	} {
+		st, err := FitStandardizer(tc.train)
+		assert.Nil(t, st, tc.name)
+		assert.EqualError(t, err, tc.want, tc.name)
+		_, err = Standardize(tc.train)
+		assert.EqualError(t, err, tc.want, "Standardize: %s", tc.name)
+	}
+
+	x := func() Split { return split64(2, 2, 1, 2, 3, 4) }
+	for _, tc := range []struct {
+		name  string
+		st    *Standardizer
+		split Split
+		want  string
+	}{
+		{"nil Standardizer", nil, x(), "datasets: Standardizer.Apply: nil Standardizer"},
+		{"zero Standardizer", &Standardizer{}, x(), "datasets: Standardizer.Apply: no features (Mean is empty)"},
+		{"zero Standardizer, no features", &Standardizer{}, Split{X: newDense([]float32{}, 2, 0)}, "datasets: Standardizer.Apply: no features (Mean is empty)"},
+		{"fewer stds", &Standardizer{Mean: []float64{0, 0}, Std: []float64{1}}, x(), "datasets: Standardizer.Apply: 2 means but 1 stds"},
+		{"zero std", &Standardizer{Mean: []float64{0, 0}, Std: []float64{1, 0}}, x(), "datasets: Standardizer.Apply: Std[1] is 0; want positive and finite"},
+		{"negative std", &Standardizer{Mean: []float64{0, 0}, Std: []float64{-1, 1}}, x(), "datasets: Standardizer.Apply: Std[0] is -1; want positive and finite"},
+		{"NaN std", &Standardizer{Mean: []float64{0, 0}, Std: []float64{math.NaN(), 1}}, x(), "datasets: Standardizer.Apply: Std[0] is NaN; want positive and finite"},
+		{"infinite std", &Standardizer{Mean: []float64{0, 0}, Std: []float64{1, math.Inf(1)}}, x(), "datasets: Standardizer.Apply: Std[1] is +Inf; want positive and finite"},
+		{"NaN mean", &Standardizer{Mean: []float64{0, math.NaN()}, Std: []float64{1, 1}}, x(), "datasets: Standardizer.Apply: Mean[1] is NaN; want finite"},
+		{"more features", &Standardizer{Mean: []float64{0, 0}, Std: []float64{1, 1}}, split64(1, 3, 1, 2, 3), "datasets: Standardizer.Apply: split 0 X has 3 features per row, the fitted statistics 2"},
+		{"no X", &Standardizer{Mean: []float64{0, 0}, Std: []float64{1, 1}}, Split{}, "datasets: split 0 X is nil"},
+	} {
+		before := fmt.Sprint(tc.split.X)
+		err := tc.st.Apply(tc.split)
+		assert.EqualError(t, err, tc.want, tc.name)
+		assert.Equal(t, before, fmt.Sprint(tc.split.X), "%s: X untouched", tc.name)
+	}
+
+	// A split without rows is standardized: there is nothing to do.
+	st := &Standardizer{Mean: []float64{0, 0}, Std: []float64{1, 1}}
+	assert.NoError(t, st.Apply(Split{X: newDense([]float32{}, 0, 2)}))
+}
+
+// Features constant at float precision get std 1, as scikit-learn's
+// StandardScaler gives them; features that merely vary little keep their
+// std, however small.
+func TestStandardizeNearConstant(t *testing.T) {
+	// float64: 0.1 on 10 rows sums to 0.9999999999999999, so the mean is
+	// not 0.1 and the two-pass std is 1.4e-17, not 0: dividing by it maps
+	// the training rows to 1 and a test value of 0.2 to 7e15.
+	x := make([]float64, 0, 20)
+	for i := range 10 {
+		x = append(x, 0.1, float64(i))
+	}
+	train := split64(10, 2, x...)
+	test := split64(1, 2, 0.2, 0)
+	st, err := Standardize(train, test)
+	require.NoError(t, err)
+	assert.Equal(t, 1.0, st.Std[0], "the constant feature 0.1")
+	assert.InDelta(t, math.Sqrt(8.25), st.Std[1], 1e-15, "0, 1, ..., 9: variance 8.25")
+	for r, v := range train.X.Data().([]float64) {
+		if r%2 == 0 {
+			assert.InDelta(t, 0, v, 1e-16, "row %d of the constant feature", r/2)
+		}
+	}
+	assert.InDelta(t, 0.1, test.X.Data().([]float64)[0], 1e-16, "a test value of 0.2: 0.2 − 0.1, over 1")
+
+	// float32: 999 rows of 1 and one of the next float32 (1 + 2⁻²³),
+	// a std of 3.8e-9: one ulp of spread, a constant up to rounding.
+	ulp := math.Nextafter32(1, 2)
+	x32 := make([]float32, 1000)
+	for i := range x32 {
+		x32[i] = 1
+	}
+	x32[500] = ulp
+	st, err = FitStandardizer(Split{X: newDense(x32, 1000, 1)})
+	require.NoError(t, err)
+	assert.Equal(t, 1.0, st.Std[0], "values within one float32 ulp")
+
+	for _, tc := range []struct {
+		name string
+		x    Split
+		std  float64
+	}{
+		// 1 and 1 + 2e-10 in float64: far above float64's rounding.
+		{"float64, relative std 1e-10", split64(2, 1, 1, 1+2e-10), 1e-10},
+		// Four float32 ulps apart: std = 2 ulps, a real difference.
+		{"float32, four ulps", Split{X: newDense([]float32{1, 1 + 0x1p-21}, 2, 1)}, 0x1p-22},
+		{"float32, 1 and 1.001", Split{X: newDense([]float32{1, 1.001}, 2, 1)}, float64(float32(1.001)-1) / 2},
+		// Tiny values around 0: no scale to compare with, a real spread.
+		{"float64, ±1e-30", split64(2, 1, -1e-30, 1e-30), 1e-30},
+	} {
+		st, err := FitStandardizer(tc.x)
+		require.NoError(t, err, tc.name)
+		assert.InEpsilon(t, tc.std, st.Std[0], 1e-6, tc.name)
+		require.NoError(t, st.Apply(tc.x), tc.name)
+		var v []float64
+		switch d := tc.x.X.Data().(type) {
+		case []float32:
+			v = []float64{float64(d[0]), float64(d[1])}
+		case []float64:
+			v = d
+		}
+		// Tolerance: (x − mean)/std rounded to float32.
+		assert.InDeltaSlice(t, []float64{-1, 1}, v, 1e-6, "%s: standardized", tc.name)
+	}
+}

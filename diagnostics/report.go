@@ -1,6 +1,7 @@
 package diagnostics
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -20,8 +21,12 @@ func (r Report) String() string {
 }
 
 // WriteTable writes the report as a table to w (see String), preceded by a
-// line that gives the rows, the mode and the loss.
+// line that gives the rows, the mode and the loss. It returns w's first
+// error; a nil w is an error.
 func (r Report) WriteTable(w io.Writer) error {
+	if w == nil {
+		return errors.New("diagnostics: Report.WriteTable: nil writer")
+	}
 	head := fmt.Sprintf("%d rows, %s mode", r.Rows, r.Mode)
 	if r.Epoch != 0 {
 		head = fmt.Sprintf("epoch %d, %s", r.Epoch, head)

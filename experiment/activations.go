@@ -2,7 +2,10 @@ package experiment
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/tapegrad/tapegrad/diagnostics"
@@ -49,10 +52,20 @@ var activationBlocks = map[string]func(units int) []layers.Layer{
 // relu, leaky_relu, rrelu, prelu, elu, selu): 784 inputs, the hidden
 // layers, Dense(10) logits. It also returns, for each hidden layer, the
 // index of the layer whose output is its activation (for diagnostics).
+// The model is built: another activation, no hidden layer or one of fewer
+// than 1 unit is an error.
 func ActivationMLP(act string, hidden []int) (*layers.Sequential, []int, error) {
 	block, ok := activationBlocks[act]
 	if !ok {
-		return nil, nil, fmt.Errorf("unknown activation %q", act)
+		return nil, nil, fmt.Errorf("experiment: ActivationMLP: unknown activation %q (valid: %s)", act, strings.Join(slices.Sorted(maps.Keys(activationBlocks)), ", "))
+	}
+	if len(hidden) == 0 {
+		return nil, nil, errors.New("experiment: ActivationMLP: no hidden layer")
+	}
+	for i, u := range hidden {
+		if u < 1 {
+			return nil, nil, fmt.Errorf("experiment: ActivationMLP: hidden layer %d has %d units: want at least 1", i+1, u)
+		}
 	}
 	m := layers.NewSequential(layers.Input(784))
 	var outs []int
@@ -65,6 +78,9 @@ func ActivationMLP(act string, hidden []int) (*layers.Sequential, []int, error) 
 		outs = append(outs, n-1)
 	}
 	m.Add(layers.Dense(10, layers.DenseOptions{}))
+	if err := m.Build(); err != nil {
+		return nil, nil, fmt.Errorf("experiment: ActivationMLP: %w", err)
+	}
 	return m, outs, nil
 }
 

@@ -2,6 +2,7 @@ package experiment
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -50,9 +51,17 @@ func BatchNormVariants() []string {
 // blocks of units units with act, Dense(10) logits, and the index of each
 // hidden activation's layer. The kernel initializer follows the
 // activation: Glorot for sigmoid and tanh, LeCun for SELU, He otherwise.
+// The model is built: a count below 1, no activation or one Keras does not
+// know is an error.
 func BatchNormNet(v, layerCount, units int, act string) (*layers.Sequential, []int, error) {
 	if v < 0 || v >= len(bnVariants) {
-		return nil, nil, fmt.Errorf("no Batch Normalization variant %d", v)
+		return nil, nil, fmt.Errorf("experiment: BatchNormNet: no Batch Normalization variant %d (want 0 to %d)", v, len(bnVariants)-1)
+	}
+	if layerCount < 1 || units < 1 {
+		return nil, nil, fmt.Errorf("experiment: BatchNormNet: %d hidden blocks of %d units: want at least 1 of each", layerCount, units)
+	}
+	if act == "" {
+		return nil, nil, errors.New("experiment: BatchNormNet: no activation")
 	}
 	b := bnVariants[v]
 	init := initFor(act)
@@ -68,6 +77,9 @@ func BatchNormNet(v, layerCount, units int, act string) (*layers.Sequential, []i
 		n += len(blk)
 	}
 	m.Add(layers.Dense(10, layers.DenseOptions{}))
+	if err := m.Build(); err != nil {
+		return nil, nil, fmt.Errorf("experiment: BatchNormNet: %w", err)
+	}
 	return m, outs, nil
 }
 

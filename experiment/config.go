@@ -61,7 +61,9 @@ type Config struct {
 	// Full uses the whole data set (60,000 training images) instead of the
 	// first 6,000 training and 1,000 test images. For MNIST without Full
 	// the images are the subset embedded in package datasets, whatever is
-	// installed, so that the default run is the same everywhere.
+	// installed, so that the default run is the same everywhere. MNIST
+	// with Full where the whole set is not installed falls back to that
+	// subset, with a warning (Warn, DataInfo.Warning and the report).
 	Full bool
 	// DataDir, when set, is the only directory the data set is looked for
 	// in (datasets.Options.Dir); by default the usual places are searched.
@@ -85,6 +87,10 @@ type Config struct {
 
 	// Log receives a summary of each experiment as it ends (nil: none).
 	Log io.Writer
+	// Warn receives a line "warning: ..." for each warning as it arises,
+	// such as the data set's (DataInfo.Warning) (nil: none; the report
+	// states them either way).
+	Warn io.Writer
 	// Progress shows the run's progress (nil: none).
 	Progress *Progress
 }

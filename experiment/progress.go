@@ -31,8 +31,12 @@ type Progress struct {
 }
 
 // NewProgress returns a progress display on w; tty selects the bar (use it
-// when w is a terminal).
+// when w is a terminal). A nil w gives a nil *Progress, which shows
+// nothing.
 func NewProgress(w io.Writer, tty bool) *Progress {
+	if w == nil {
+		return nil
+	}
 	return &Progress{w: w, tty: tty}
 }
 

@@ -67,6 +67,10 @@ func Run(ctx context.Context, cfg Config, experiments ...string) (*Results, erro
 			return nil, fmt.Errorf("experiment: %w", err)
 		}
 		res.Data = d.info
+		if w := d.info.Warning; w != "" && cfg.Warn != nil {
+			cfg.Progress.end() // on a line of its own
+			fmt.Fprintf(cfg.Warn, "warning: %s\n", w)
+		}
 	}
 	log := cfg.Log
 	if log == nil {
@@ -185,6 +189,9 @@ func report(r *Results) string {
 		}
 	}
 	b.WriteString(t.String())
+	if w := r.Data.Warning; w != "" {
+		fmt.Fprintf(&b, "\n**Warning:** %s.\n", w)
+	}
 	b.WriteString("\nThese defaults are sized so that `tapegrad study` finishes in under three minutes on two cores; " +
 		"`--full` trains on the whole data set and `--quick` runs a tiny configuration in seconds (its numbers show little).\n\n")
 

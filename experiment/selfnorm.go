@@ -41,14 +41,21 @@ type SelfNormResult struct {
 
 // SelfNormNet returns the self-normalization experiment's net: layerCount
 // hidden Dense(units) layers with act and init, and Dense(10) logits, as
-// the chapter writes it.
-func SelfNormNet(layerCount, units int, act, init string) *layers.Sequential {
+// the chapter writes it. The model is built: a count below 1 or a name
+// Keras does not know is an error.
+func SelfNormNet(layerCount, units int, act, init string) (*layers.Sequential, error) {
+	if layerCount < 1 || units < 1 {
+		return nil, fmt.Errorf("experiment: SelfNormNet: %d hidden layers of %d units: want at least 1 of each", layerCount, units)
+	}
 	m := layers.NewSequential(layers.Input(784))
 	for range layerCount {
 		m.Add(layers.Dense(units, layers.DenseOptions{Activation: act, KernelInitializer: init}))
 	}
 	m.Add(layers.Dense(10, layers.DenseOptions{}))
-	return m
+	if err := m.Build(); err != nil {
+		return nil, fmt.Errorf("experiment: SelfNormNet: %w", err)
+	}
+	return m, nil
 }
 
 func runSelfNorm(ctx context.Context, c Config, d *data) ([]SelfNormResult, []string, error) {
@@ -72,9 +79,13 @@ func runSelfNorm(ctx context.Context, c Config, d *data) ([]SelfNormResult, []st
 		if err != nil {
 			return nil, nil, err
 		}
+		m, err := SelfNormNet(s.Layers, s.Units, net.act, net.init)
+		if err != nil {
+			return nil, nil, err
+		}
 		r, err := fit(ctx, c, fitSpec{
 			label:     "selfnorm: " + net.name,
-			model:     SelfNormNet(s.Layers, s.Units, net.act, net.init),
+			model:     m,
 			optimizer: train.SGD{LearningRate: s.LearningRate, Momentum: s.Momentum},
 			epochs:    s.Epochs,
 			data:      splits{train: tr, val: in.val, test: in.test},

@@ -31,18 +31,25 @@ type VarianceResult struct {
 }
 
 // VarianceNet returns the net the variance experiment measures for an
-// initializer and an activation, written as a Keras model: layers Dense
-// layers of units units without bias (a zero bias adds nothing before
-// training), each followed by an Activation layer, so that both the
-// pre-activation z_i and the activation a_i are layer outputs.
-func VarianceNet(layerCount, units int, init, act string, seed uint64) *layers.Sequential {
+// initializer and an activation, written as a Keras model: layerCount
+// Dense layers of units units without bias (a zero bias adds nothing
+// before training), each followed by an Activation layer, so that both the
+// pre-activation z_i and the activation a_i are layer outputs. The model
+// is built: a count below 1 or a name Keras does not know is an error.
+func VarianceNet(layerCount, units int, init, act string, seed uint64) (*layers.Sequential, error) {
+	if layerCount < 1 || units < 1 {
+		return nil, fmt.Errorf("experiment: VarianceNet: %d layers of %d units: want at least 1 of each", layerCount, units)
+	}
 	m := layers.NewSequential(layers.Input(units))
 	for range layerCount {
 		m.Add(layers.Dense(units, layers.DenseOptions{KernelInitializer: init, UseBias: layers.False}))
 		m.Add(layers.Activation(act))
 	}
 	m.Seed(seed)
-	return m
+	if err := m.Build(); err != nil {
+		return nil, fmt.Errorf("experiment: VarianceNet: %w", err)
+	}
+	return m, nil
 }
 
 // DotLoss is L = Σ pred ⊙ target, summed over the batch: with a target R
@@ -69,7 +76,10 @@ func (DotLoss) Build(pred, target *graph.Node) *graph.Node {
 // gradient std, layer by layer. It is examples/initvariance's measurement,
 // done with diagnostics.
 func MeasureVariance(layerCount, units int, init, act string, seed uint64, x, r *tensor.Dense) (VarianceResult, error) {
-	m := VarianceNet(layerCount, units, init, act, seed)
+	m, err := VarianceNet(layerCount, units, init, act, seed)
+	if err != nil {
+		return VarianceResult{}, err
+	}
 	rep, err := diagnostics.InspectSequential(m, nil, x, r, diagnostics.Options{Loss: DotLoss{}})
 	if err != nil {
 		return VarianceResult{}, fmt.Errorf("%s + %s: %w", init, act, err)
@@ -86,12 +96,27 @@ func MeasureVariance(layerCount, units int, init, act string, seed uint64, x, r 
 	return res, nil
 }
 
+// maxBatchValues bounds the values StandardNormalBatch draws (it keeps
+// them in float64 first): 2³¹ − 1, 16 GiB.
+const maxBatchValues = math.MaxInt32
+
 // StandardNormalBatch draws a [rows, cols] float32 matrix from N(0, 1)
 // with stream number stream of seed; with standardize every column is then
 // shifted and scaled to mean 0 and std 1 exactly (in float64), as a
 // StandardScaler leaves a data set's features. The draws are those of
-// examples/initvariance.
+// examples/initvariance. rows and cols must be at least 1 (2 rows to
+// standardize: one row has std 0 in every column), and rows·cols at most
+// 2³¹ − 1.
 func StandardNormalBatch(rows, cols int, seed, stream uint64, standardize bool) (*tensor.Dense, error) {
+	if rows < 1 || cols < 1 {
+		return nil, fmt.Errorf("experiment: StandardNormalBatch: %d rows × %d columns: want at least 1 of each", rows, cols)
+	}
+	if rows > maxBatchValues/cols {
+		return nil, fmt.Errorf("experiment: StandardNormalBatch: %d rows × %d columns: want at most %d values", rows, cols, maxBatchValues)
+	}
+	if standardize && rows < 2 {
+		return nil, fmt.Errorf("experiment: StandardNormalBatch: standardizing %d row: want at least 2 (the std of one row is 0)", rows)
+	}
 	rng := rand.New(rand.NewPCG(seed, stream))
 	v := make([]float64, rows*cols)
 	for i := range v {

@@ -239,3 +239,25 @@ func TestBench(t *testing.T) {
 		assert.Contains(t, out, row)
 	}
 }
+
+// --full on MNIST where only the embedded subset is at hand (no
+// $TAPEGRAD_DATA, an empty module cache) runs on the subset and says so
+// on stderr, even with --quiet, and in the report.
+func TestStudyFullFallback(t *testing.T) {
+	t.Setenv("TAPEGRAD_DATA", "")
+	t.Setenv("GOMODCACHE", t.TempDir())
+	t.Setenv("GOENV", "off")
+	dir := t.TempDir()
+	code, out, errOut := tapegrad(t, "study", "batchnorm", "--quick", "--quiet", "--full", "--epochs", "1", "--out", dir)
+	require.Equal(t, exitOK, code, "stderr:\n%s", errOut)
+	assert.Contains(t, out, "== batchnorm")
+	lines := strings.Split(strings.TrimSpace(errOut), "\n")
+	require.Len(t, lines, 1, "one warning line on stderr, nothing else with --quiet: %q", errOut)
+	assert.True(t, strings.HasPrefix(lines[0], "warning: the whole MNIST data set (Full, --full) is not installed, so embedded subset data/mnist-subset is used instead"),
+		"got %q", lines[0])
+	assert.Contains(t, lines[0], "6000 training and 1000 test images")
+	md, err := os.ReadFile(filepath.Join(dir, "report.md"))
+	require.NoError(t, err)
+	assert.Contains(t, string(md), "**Warning:** the whole MNIST data set")
+	assert.Contains(t, string(md), "| data | mnist from embedded subset data/mnist-subset |")
+}

@@ -35,7 +35,7 @@ var studyCommand = command{
 		out := fs.String("out", "study", "directory for report.md and the plots")
 		data := fs.String("data", "mnist", "data set of the training experiments: mnist or fashion")
 		dataDir := fs.String("data-dir", "", "the only directory to look for the data set's files in (default: the usual places, see package datasets)")
-		full := fs.Bool("full", false, "use the whole data set (60,000 training images) when it is installed, not the 6,000-image subset")
+		full := fs.Bool("full", false, "use the whole data set (60,000 training images), not the 6,000-image subset (MNIST not installed: the subset, with a warning on stderr)")
 		quick := fs.Bool("quick", false, "run a tiny configuration in seconds (also when $"+EnvQuick+" is true)")
 		seed := fs.Uint64("seed", 42, "seed of the weights, the shuffling and the generated batches")
 		epochs := fs.Int("epochs", 0, "epochs of every training experiment (0: each one's default)")
@@ -66,7 +66,7 @@ var studyCommand = command{
 			if *epochs > 0 {
 				cfg.SelfNorm.Epochs, cfg.Activations.Epochs, cfg.BatchNorm.Epochs = *epochs, *epochs, *epochs
 			}
-			cfg.Log = e.stdout
+			cfg.Log, cfg.Warn = e.stdout, e.stderr
 			if !*quiet {
 				cfg.Progress = experiment.NewProgress(e.stderr, isTerminal(e.stderr))
 			}

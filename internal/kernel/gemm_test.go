@@ -422,11 +422,14 @@ func TestGemmEmptyOperands(t *testing.T) {
 	}
 }
 
+// GemmBackend is the one the build tags and the CPU call for
+// (wantGemmBackend, one definition per combination of tags): openblas with
+// the tag openblas; go-portable with purego or off amd64; on amd64,
+// go-avx2 when the CPU has AVX2 and FMA, else go-portable.
 func TestGemmBackend(t *testing.T) {
-	switch b := GemmBackend(); b {
-	case "go-avx2", "go-portable", "openblas":
-	default:
-		t.Errorf("GemmBackend() = %q, want go-avx2, go-portable or openblas", b)
+	want, why := wantGemmBackend()
+	if got := GemmBackend(); got != want {
+		t.Errorf("GemmBackend() = %q, want %q (%s)", got, want, why)
 	}
 }
 
@@ -525,10 +528,12 @@ func testGemmAllocs[T Float](t *testing.T, name string, gemm GemmFunc[T], ta, tb
 // micro-kernels (go-avx2) and its portable ones (go-portable), gonum (tiled
 // over the pool, the default build's GEMM before the packed one) and, with
 // the build tag openblas, OpenBLAS. Names read
-// shape/type/threads/implementation, the shape as op_MxNxK with op the
-// transposes (N or T for A, then B). The metric to compare is GFLOP/s.
+// GEMM/shape/type/threads/impl=implementation, the shape as op_MxNxK with
+// op the transposes (N or T for A, then B), the threads t1 or t2:
+// GEMM/NN_128x300x784/f32/t1/impl=go-avx2. The metric to compare is
+// GFLOP/s. One thread, every shape and implementation:
 //
-//	GOMAXPROCS=1 go test ./internal/kernel -run XXX -bench 'GEMM/.*/t1/' -count 5 | benchstat -col /impl -
+//	GOMAXPROCS=1 go test ./internal/kernel -run XXX -bench 'GEMM/.*/.*/t1/' -count 5 | benchstat -col /impl -
 func BenchmarkGEMM(b *testing.B) {
 	var shapes []gemmCase
 	for _, s := range []int{64, 128, 256, 512, 1024} {

@@ -117,15 +117,37 @@ func subset(path, want string, keep int) ([]byte, error) {
 	if got := sum(content); got != want {
 		return nil, fmt.Errorf("%s: SHA-256 of the content is %s, the official file's %s", path, got, want)
 	}
-	// The official files are ubyte IDX files: 4 bytes of magic number,
-	// then one 4-byte count per dimension, then one byte per element.
+	out, err := head(content, keep)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return out, nil
+}
+
+// head returns an IDX file of the first keep rows of the ubyte IDX file
+// content: its header with the first dimension set to keep, and the
+// first keep rows' bytes. The official files are ubyte IDX files: 2 zero
+// bytes, the type 0x08 (unsigned byte), the number of dimensions, one
+// 4-byte big-endian count per dimension, then one byte per element.
+func head(content []byte, keep int) ([]byte, error) {
+	if len(content) < 4 || content[0] != 0 || content[1] != 0 || content[2] != 0x08 || content[3] == 0 {
+		return nil, errors.New("not a ubyte IDX file with at least one dimension")
+	}
 	nd := int(content[3])
 	hdr := 4 + 4*nd
-	n := int(binary.BigEndian.Uint32(content[4:]))
-	if keep <= 0 || keep > n {
-		return nil, fmt.Errorf("%s: cannot keep %d of %d rows", path, keep, n)
+	if len(content) < hdr {
+		return nil, fmt.Errorf("%d bytes: shorter than the header of %d dimensions", len(content), nd)
 	}
-	row := (len(content) - hdr) / n
+	n, row := int(binary.BigEndian.Uint32(content[4:])), 1
+	for d := 1; d < nd; d++ {
+		row *= int(binary.BigEndian.Uint32(content[4+4*d:]))
+	}
+	if n*row != len(content)-hdr {
+		return nil, fmt.Errorf("%d bytes of data, want %d rows of %d", len(content)-hdr, n, row)
+	}
+	if keep <= 0 || keep > n {
+		return nil, fmt.Errorf("cannot keep %d of %d rows", keep, n)
+	}
 	out := make([]byte, hdr+keep*row)
 	copy(out, content[:hdr])
 	binary.BigEndian.PutUint32(out[4:], uint32(keep))
