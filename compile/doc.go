@@ -56,12 +56,13 @@
 //     whose intermediate results nothing else reads, into one instruction
 //     that computes the chain in a single sweep over memory.
 //  11. plan-memory — let the machine's memory planner (package vm) save
-//     memory and work: a reshape becomes a view of its input, an
-//     element-wise instruction may write over an input that is not read
-//     afterwards, and an instruction that reads only variables and
-//     constants is hoisted out of the run (computed again only when the
-//     store has changed). Disabled, every buffer gets its own memory and
-//     every instruction runs every time.
+//     memory and work: buffers whose lifetimes do not overlap share
+//     memory, a reshape becomes a view of its input, an element-wise
+//     instruction may write over an input that is not read afterwards,
+//     and an instruction that reads only variables and constants is
+//     hoisted out of the run (computed again only when the store has
+//     changed). Disabled, every buffer gets its own block of memory
+//     (vm.Program.NoMemoryReuse) and every instruction runs every time.
 //
 // Lowering, after the passes, gives every remaining value a buffer and every
 // non-leaf value an instruction, in an order where each instruction comes

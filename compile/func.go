@@ -28,6 +28,9 @@ type Func struct {
 	Fetches []*Value
 	Graph   *graph.Graph
 	nextID  int
+	// plan is what the plan-memory pass decided for lowering; nil until
+	// it runs (or when it is disabled)
+	plan *planMarks
 }
 
 // NewValue adds a value made by a pass. The caller places it in Values.
@@ -61,6 +64,9 @@ func (f *Func) String() string {
 	var b strings.Builder
 	for _, v := range f.Values {
 		fmt.Fprintf(&b, "v%d = %s", v.ID, graph.OpString(v.Op))
+		if c, ok := v.Op.(graph.ConstantOp); ok {
+			b.WriteString(" " + constText(c.Data))
+		}
 		for _, a := range v.Args {
 			fmt.Fprintf(&b, " v%d", a.ID)
 		}

@@ -2,6 +2,9 @@ package compile
 
 import (
 	"fmt"
+
+	"github.com/tapegrad/tapegrad/graph"
+	"github.com/tapegrad/tapegrad/nodes"
 )
 
 // Pass is one step of the compiler: a named rewrite of a Func. Run returns
@@ -24,9 +27,7 @@ var Passes = []Pass{
 	{"fuse-dense-act", fuseDenseAct},
 	{"fuse-gemm-update", fuseGemmUpdate},
 	{"fuse-elementwise", fuseElementwise},
-	{"plan-memory", func(*Func) (string, error) {
-		return "views, in-place and hoisted instructions marked for the planner", nil
-	}},
+	{"plan-memory", planMemory},
 }
 
 // fusing names the passes that change how values are computed (and so
@@ -58,4 +59,67 @@ func prune(f *Func) (string, error) {
 	}
 	f.Values = kept
 	return fmt.Sprintf("values %d → %d", before, len(kept)), nil
+}
+
+// planMarks is what the plan-memory pass decides for lowering: the
+// reshapes that become views of their input, the values whose instruction
+// may write over an input that dies there, and the values that depend on
+// variables and constants only, whose instructions are hoisted out of the
+// run (a machine recomputes them when the store changes).
+type planMarks struct {
+	view, inPlace, hoist map[*Value]bool
+}
+
+// planMemory is the switch of memory planning: it marks views, in-place
+// and hoisted values for lowering, which then lets the machine's planner
+// (package vm) reuse buffers by liveness. Disabled, lowering makes a copy
+// of every reshape, hoists nothing, writes nothing in place, and the
+// program gets a block of memory per buffer (vm.Program.NoMemoryReuse).
+func planMemory(f *Func) (string, error) {
+	m := &planMarks{view: map[*Value]bool{}, inPlace: map[*Value]bool{}, hoist: map[*Value]bool{}}
+	invariant := map[*Value]bool{}
+	for _, v := range f.Values {
+		switch v.Op.(type) {
+		case graph.InputOp:
+			continue
+		case graph.VariableOp, graph.ConstantOp:
+			invariant[v] = true
+			continue
+		case graph.OutputOp:
+			invariant[v] = invariant[v.Args[0]]
+			continue
+		}
+		if nodes.IsAssign(v.Op) {
+			continue
+		}
+		if nodes.IsReshape(v.Op) && !isVariable(v.Args[0]) {
+			// a reshape of a temporary, an input or a constant (memory of
+			// the arena, contiguous); a variable's lives in the store
+			m.view[v] = true
+			invariant[v] = invariant[v.Args[0]]
+			continue
+		}
+		m.inPlace[v] = nodes.InPlace(v.Op)
+		hoist := !isStateful(v.Op)
+		for _, a := range v.Args {
+			hoist = hoist && invariant[a]
+		}
+		m.hoist[v], invariant[v] = hoist, hoist
+	}
+	f.plan = m
+	count := func(set map[*Value]bool) int {
+		n := 0
+		for _, on := range set {
+			if on {
+				n++
+			}
+		}
+		return n
+	}
+	return fmt.Sprintf("buffers reused by liveness; %d views, %d in-place candidates, %d hoisted", count(m.view), count(m.inPlace), count(m.hoist)), nil
+}
+
+func isVariable(v *Value) bool {
+	_, ok := v.Op.(graph.VariableOp)
+	return ok
 }

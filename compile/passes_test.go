@@ -1,8 +1,11 @@
 package compile_test
 
 import (
+	"fmt"
 	"math"
+	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -151,6 +154,162 @@ func TestEachPassAlone(t *testing.T) {
 	}
 }
 
+// plan-memory alone, on a small graph, as Explain prints it: without it
+// the reshape is a copy, the product of w and 2 runs every time, and every
+// buffer has its own block (the arena is the sum of the aligned sizes);
+// with it the reshape is a view, exp and neg run in place over the matmul's
+// block, and w·2 is hoisted. (The view has no block of its own: 6 blocks
+// without reuse.)
+func TestPlanMemoryText(t *testing.T) {
+	build := func() (*graph.Graph, []*graph.Node) {
+		g := graph.New(graph.Float32)
+		x := g.Input("x", graph.Shape{graph.Batch, 4})
+		w := g.Variable("w", graph.Shape{4, 2})
+		h := nodes.MatMul(x, nodes.Mul(w, g.Scalar(2)))
+		return g, []*graph.Node{nodes.Neg(nodes.Exp(nodes.Reshape(h, graph.Shape{graph.Batch, 2, 1})))}
+	}
+	disabled := ""
+	for _, p := range compile.Passes[:len(compile.Passes)-1] {
+		disabled += "  " + p.Name + ": disabled\n"
+	}
+	want := map[bool]string{
+		false: `program f32: 5 instructions
+inputs:
+  %0 x : f32[B,4] @buf0
+variables:
+  %1 w : f32[4,2]
+constants:
+  %2 2 : f32[] @buf1
+instructions:
+  %3 = mul %1 %2 : f32[4,2] @buf2   ; mul
+  %4 = matmul %0 %3 : f32[B,2] @buf3   ; matmul
+  %5 = reshape[shape=[-1,2,1]] %4 : f32[B,2,1] @buf4   ; reshape
+  %6 = exp %5 : f32[B,2,1] @buf5   ; exp
+  %7 = neg %6 : f32[B,2,1] @buf6   ; neg
+fetch %7
+passes:
+` + disabled + `  plan-memory: disabled
+memory (batch 4): buffers 7 → 7, 448 B → 448 B; variables 32 B in the store
+`,
+		true: `program f32: 4 instructions
+inputs:
+  %0 x : f32[B,4] @buf0
+variables:
+  %1 w : f32[4,2]
+constants:
+  %2 2 : f32[] @buf1
+hoisted (run when the variables change):
+  %3 = mul %1 %2 : f32[4,2] @buf2   ; mul
+instructions:
+  %4 = matmul %0 %3 : f32[B,2] @buf3   ; matmul
+  %6 = exp %5 : f32[B,2,1] @buf3 (in place)   ; exp
+  %7 = neg %6 : f32[B,2,1] @buf3 (in place)   ; neg
+  %5 = view %4 : f32[B,2,1] @buf3   ; reshape
+fetch %7
+passes:
+` + disabled + `  plan-memory: buffers reused by liveness; 1 views, 3 in-place candidates, 1 hoisted
+memory (batch 4): buffers 7 → 4, 384 B → 256 B; variables 32 B in the store
+`,
+	}
+	for _, on := range []bool{false, true} {
+		opts := only()
+		if on {
+			opts = only("plan-memory")
+		}
+		g, fetches := build()
+		p, err := compile.Compile(g, fetches, opts)
+		require.NoError(t, err)
+		assert.Equal(t, want[on], compile.ExplainBatch(p, 4), "plan-memory on: %v", on)
+	}
+}
+
+// CSE merges only values that are the same op with the same attributes on
+// the same arguments: leaky_relu with α 0.1 and 0.2, sums over different
+// axes, softmax and log-softmax stay apart; the duplicates merge.
+func TestCSEKeepsDifferentAttributes(t *testing.T) {
+	g := graph.New(graph.Float64)
+	x := g.Input("x", graph.Shape{graph.Batch, 3})
+	fetches := []*graph.Node{
+		nodes.LeakyReLU(x, 0.1), nodes.LeakyReLU(x, 0.2), nodes.LeakyReLU(x, 0.1),
+		nodes.Sum(x, false, 0), nodes.Sum(x, false, 1), nodes.Sum(x, false, 0),
+		nodes.Sum(x, true, 1), nodes.Softmax(x), nodes.LogSoftmax(x),
+	}
+	for i, opts := range []compile.Options{only(), only("cse")} {
+		p, err := compile.Compile(g, fetches, opts)
+		require.NoError(t, err)
+		want := []string{
+			"leaky_relu[alpha=0.1]", "leaky_relu[alpha=0.2]", "leaky_relu[alpha=0.1]",
+			"sum[axes=0]", "sum[axes=1]", "sum[axes=0]", "sum[axes=1 keepdims]", "softmax", "log_softmax",
+		}
+		if i == 1 {
+			want = slices.Delete(want, 5, 6) // the second sum over axis 0
+			want = slices.Delete(want, 2, 3) // the second α = 0.1
+		}
+		assert.Equal(t, want, ops(p), "cse on: %v\n%s", i == 1, p)
+		// the merged duplicates are fetched from the first ones' buffers
+		if i == 1 {
+			assert.Equal(t, p.Fetches[0], p.Fetches[2], "leaky_relu α=0.1 twice")
+			assert.Equal(t, p.Fetches[3], p.Fetches[5], "sum over axis 0 twice")
+			assert.NotEqual(t, p.Fetches[0], p.Fetches[1], "α 0.1 and 0.2 merged")
+			assert.NotEqual(t, p.Fetches[3], p.Fetches[4], "axes 0 and 1 merged")
+		}
+	}
+}
+
+// fuse-dense-act fuses a producer only where no other reader needs what
+// fusion would hide: a matmul that is also fetched, or also read by
+// another op, keeps its bias add apart (the fused op would hold only the
+// sum); a pre-activation read by another op (as an activation's gradient
+// reads it) is kept as a second output of the fused op, computed once,
+// never recomputed.
+func TestFuseDenseActSingleConsumer(t *testing.T) {
+	tests := []struct {
+		name  string
+		build func(g *graph.Graph, x, w, b *graph.Node) []*graph.Node
+		want  []string
+	}{
+		{"matmul fetched", func(_ *graph.Graph, x, w, b *graph.Node) []*graph.Node {
+			mm := nodes.MatMul(x, w)
+			return []*graph.Node{nodes.ReLU(nodes.Add(mm, b)), mm}
+		}, []string{"matmul", "add", "relu"}},
+		{"matmul read twice", func(_ *graph.Graph, x, w, b *graph.Node) []*graph.Node {
+			mm := nodes.MatMul(x, w)
+			return []*graph.Node{nodes.ReLU(nodes.Add(mm, b)), nodes.Sum(mm, false, 1)}
+		}, []string{"matmul", "add", "relu", "sum[axes=1]"}},
+		{"bias sum fetched", func(_ *graph.Graph, x, w, b *graph.Node) []*graph.Node {
+			z := nodes.Add(nodes.MatMul(x, w), b)
+			return []*graph.Node{nodes.ReLU(z), z}
+		}, []string{"dense[bias act=relu keep_z]"}},
+		{"pre-activation read twice", func(_ *graph.Graph, x, w, b *graph.Node) []*graph.Node {
+			z := nodes.Add(nodes.MatMul(x, w), b)
+			return []*graph.Node{nodes.ReLU(z), nodes.Neg(z)}
+		}, []string{"dense[bias act=relu keep_z]", "neg"}},
+		{"single reader", func(_ *graph.Graph, x, w, b *graph.Node) []*graph.Node {
+			return []*graph.Node{nodes.ReLU(nodes.Add(nodes.MatMul(x, w), b))}
+		}, []string{"dense[bias act=relu]"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			g := graph.New(graph.Float64)
+			x := g.Input("x", graph.Shape{graph.Batch, 3})
+			w, b := g.Variable("w", graph.Shape{3, 2}), g.Variable("b", graph.Shape{2})
+			fetches := tc.build(g, x, w, b)
+			opts := only("fuse-dense-act")
+			opts.Verify = true
+			p, err := compile.Compile(g, fetches, opts)
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, ops(p), "%s", p)
+			gemms := 0
+			for _, op := range ops(p) {
+				if strings.HasPrefix(op, "matmul") || strings.HasPrefix(op, "dense") {
+					gemms++
+				}
+			}
+			assert.Equal(t, 1, gemms, "the product is computed once")
+		})
+	}
+}
+
 // Folding an inference BatchNorm into the dense layer before it gives the
 // golden bn_fold_dense results (folded kernel, bias and output), and the
 // folded and unfolded programs agree within 1e-12 in float64.
@@ -214,6 +373,76 @@ func TestGoldenBNFoldDense(t *testing.T) {
 		})
 	}
 	require.NotZero(t, n, "no bn_fold_dense cases")
+}
+
+// A BatchNorm folded into the dense layer before it, with or without a
+// bias, with Keras's ε (1e-3) or PyTorch's (1e-5), followed by nothing or
+// by an activation fused with the folded layer, gives the unfolded
+// program's outputs within 1e-12 (relative, float64) on random inputs and
+// variables, at several batch sizes. (PyTorch's momentum convention only
+// changes the training update of the moving statistics, which an inference
+// program does not run.)
+func TestBNFoldMatchesUnfolded(t *testing.T) {
+	const inputs, units = 9, 5
+	for _, bias := range []bool{false, true} {
+		for _, eps := range []float64{1e-3, 1e-5} {
+			for _, act := range []string{"", "elu"} {
+				name := fmt.Sprintf("bias=%v eps=%g act=%q", bias, eps, act)
+				rng := rand.New(rand.NewPCG(7, uint64(eps*1e6)))
+				st := vm.NewStore()
+				g := graph.New(graph.Float64)
+				x := g.Input("x", graph.Shape{graph.Batch, inputs})
+				v := func(n string, shape graph.Shape, gen func() float64) *graph.Node {
+					vals := make([]float64, shape.Size())
+					for i := range vals {
+						vals[i] = gen()
+					}
+					require.NoError(t, st.SetFloat64s(n, shape, graph.Float64, vals))
+					return g.Variable(n, shape)
+				}
+				normal := func(mu, sd float64) func() float64 { return func() float64 { return mu + sd*rng.NormFloat64() } }
+				h := nodes.MatMul(x, v("w", graph.Shape{inputs, units}, normal(0, 0.5)))
+				if bias {
+					h = nodes.Add(h, v("b", graph.Shape{units}, normal(0, 1)))
+				}
+				// small variances make ε matter: s = γ/sqrt(v+ε) differs
+				// between the conventions in the third digit
+				variance := v("var", graph.Shape{units}, func() float64 { return 1e-3 * math.Exp(4*rng.Float64()) })
+				y := nodes.BatchNormInfer(h, v("gamma", graph.Shape{units}, normal(1, 0.5)), v("beta", graph.Shape{units}, normal(0, 1)),
+					v("mean", graph.Shape{units}, normal(0, 1)), variance, eps)
+				if act != "" {
+					y = nodes.Activation(act, y)
+				}
+				require.NoError(t, g.Err())
+				folded, err := compile.Compile(g, []*graph.Node{y}, compile.Options{})
+				require.NoError(t, err, name)
+				plain, err := compile.Compile(g, []*graph.Node{y}, compile.Options{Disable: []string{"fold-bn"}})
+				require.NoError(t, err, name)
+				n := kernelCounts(folded)
+				require.Zero(t, n["batch_norm_infer"], "%s: not folded:\n%s", name, folded)
+				require.Equal(t, 1, kernelCounts(plain)["batch_norm_infer"], "%s: folded without fold-bn:\n%s", name, plain)
+				mf, mp := vm.NewMachine(folded, st), vm.NewMachine(plain, st)
+				for _, rows := range []int{1, 7, 32} {
+					xs := make([]float64, rows*inputs)
+					for i := range xs {
+						xs[i] = 2 * rng.NormFloat64()
+					}
+					feeds := vm.Feeds{"x": testutil.Tensor(graph.Float64, []int{rows, inputs}, xs)}
+					got, err := mf.Run(feeds)
+					require.NoError(t, err)
+					want, err := mp.Run(feeds)
+					require.NoError(t, err)
+					a, b := testutil.Float64s(got[0]), testutil.Float64s(want[0])
+					require.Len(t, a, rows*units)
+					for i := range b {
+						if d := math.Abs(a[i] - b[i]); !(d <= 1e-12*math.Max(1, math.Abs(b[i]))) {
+							t.Errorf("%s, batch %d, element %d: folded %v, unfolded %v (difference %.3g)", name, rows, i, a[i], b[i], d)
+						}
+					}
+				}
+			}
+		}
+	}
 }
 
 // An SGD update is computed straight into the weights (no temporary, no

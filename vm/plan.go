@@ -9,7 +9,8 @@ import "sort"
 // of the same size that dies there. Variables live in the store and are not
 // planned. Sizes depend on the batch size, so the plan is made when a
 // machine first sees a batch size; lifetimes come from the instruction
-// order, which the compiler fixes.
+// order, which the compiler fixes. A program with NoMemoryReuse gets a
+// block per buffer (views excepted), for the whole run.
 
 // Plan is the memory layout of a program for one batch size.
 type Plan struct {
@@ -20,7 +21,9 @@ type Plan struct {
 	Group []int
 	// Arena is the size of the arena in elements.
 	Arena int
-	// Unplanned is what the buffers would take with a buffer each.
+	// Unplanned is what the buffers would take with a block each, aligned
+	// as the arena's (a view shares its source's): the arena of the
+	// program with NoMemoryReuse.
 	Unplanned int
 	// Blocks is the number of distinct memory blocks.
 	Blocks int
@@ -65,6 +68,12 @@ func planMemory(p *Program, sizes []int) Plan {
 	for _, f := range p.Fetches {
 		last[f] = end
 	}
+	// a view is defined with its source (no instruction writes it)
+	for i, b := range p.Bufs {
+		if b.View && b.ViewOf >= 0 && int(b.ViewOf) < n {
+			def[i] = def[b.ViewOf]
+		}
+	}
 	planned := func(b int) bool { return p.Bufs[b].Kind != BufVariable }
 	for i, b := range p.Bufs {
 		if planned(i) && (b.Kind != BufTemp || hoisted[i]) {
@@ -75,8 +84,8 @@ func planMemory(p *Program, sizes []int) Plan {
 				def[i] = -1
 			}
 		}
-		if planned(i) {
-			pl.Unplanned += sizes[i]
+		if planned(i) && !b.View {
+			pl.Unplanned += align(sizes[i])
 		}
 	}
 	// views join their source's group
@@ -101,7 +110,7 @@ func planMemory(p *Program, sizes []int) Plan {
 	}
 	// in-place: an output takes over an input that dies at its instruction
 	for i, in := range p.Insts {
-		if !in.InPlace || len(in.Dst) == 0 {
+		if !in.InPlace || len(in.Dst) == 0 || p.NoMemoryReuse {
 			continue
 		}
 		d := int(in.Dst[0])
@@ -182,7 +191,7 @@ func planMemory(p *Program, sizes []int) Plan {
 		seen := map[int]bool{}
 		for _, b := range append(append([]int32(nil), in.Src...), in.Dst...) {
 			r := find(int(b))
-			if !planned(int(b)) || seen[r] || gdef[r] < 0 || glast[r] != i {
+			if !planned(int(b)) || seen[r] || gdef[r] < 0 || glast[r] != i || p.NoMemoryReuse {
 				continue
 			}
 			seen[r] = true

@@ -110,6 +110,11 @@ type Program struct {
 	// with ErrMemoryLimit before anything is allocated. Set by
 	// compile.Options.MemoryLimit; Machine.SetMemoryLimit overrides it.
 	MemoryLimit int64
+	// NoMemoryReuse makes the memory planner give every buffer its own
+	// block of the arena, for the whole run: no reuse by liveness and no
+	// output written over an input (a view still shares its source's
+	// memory). The compiler sets it when its plan-memory pass is disabled.
+	NoMemoryReuse bool
 }
 
 // Inputs names of the program, in order.

@@ -1,0 +1,18 @@
+package compile_test
+
+import (
+	"os"
+	"testing"
+)
+
+// TestMain turns Verify on for every program this package's tests compile
+// (each is checked against the same graph compiled without the fusing
+// passes) unless TAPEGRAD_VERIFY is set: TAPEGRAD_VERIFY=0 turns it off.
+func TestMain(m *testing.M) {
+	if _, set := os.LookupEnv("TAPEGRAD_VERIFY"); !set {
+		if err := os.Setenv("TAPEGRAD_VERIFY", "1"); err != nil {
+			panic(err)
+		}
+	}
+	os.Exit(m.Run())
+}
