@@ -47,7 +47,7 @@ type Options struct {
 // Compile turns the part of g that fetches depend on into a program. It
 // returns g's first builder error before anything else.
 func Compile(g *graph.Graph, fetches []*graph.Node, opts Options) (*vm.Program, error) {
-	return compileWith(g, fetches, opts, opts.Verify || verifyEnv)
+	return compileWith(g, fetches, opts, opts.Verify || verifyEnv())
 }
 
 // compileWith is Compile, verifying the program when check is set.
@@ -100,7 +100,7 @@ func compileWith(g *graph.Graph, fetches []*graph.Node, opts Options, check bool
 			fmt.Fprintf(opts.Trace, "== %s: %s\n%s", p.Name, summary, f)
 		}
 	}
-	prog, err := lower(f, planOptions{disabled: slices.Contains(opts.Disable, "plan-memory")})
+	prog, err := lower(f)
 	if err != nil {
 		return nil, err
 	}
@@ -129,25 +129,29 @@ func compileWith(g *graph.Graph, fetches []*graph.Node, opts Options, check bool
 	return prog, nil
 }
 
-// verifyEnv turns Verify on for every compilation when TAPEGRAD_VERIFY is
-// set to 1 or true: .ci/run runs the whole test suite so (with OpenBLAS),
-// checking every program any test compiles against its unfused twin.
-var verifyEnv = func() bool {
+// verifyEnv reports whether TAPEGRAD_VERIFY is 1 or true, which turns
+// Verify on for every compilation: .ci/run runs the whole test suite so
+// (with OpenBLAS), checking every program any test compiles against its
+// unfused twin, and the tests of this package (TestMain) set it unless it
+// is set already. It is read at each Compile, so that a TestMain can set
+// it.
+func verifyEnv() bool {
 	v := os.Getenv("TAPEGRAD_VERIFY")
 	return v == "1" || v == "true"
-}()
-
-// planOptions carries the plan-memory pass's switch into lowering: the
-// pass itself is the memory planner of package vm, which lays the buffers
-// out when a machine first sees a batch size; lowering marks what it may
-// do (views for reshapes, in-place element-wise instructions, hoisted
-// instructions).
-type planOptions struct{ disabled bool }
+}
 
 // lower emits the program: a buffer per value (one per output for ops with
 // several), an instruction per non-leaf value, and the assignments last.
-func lower(f *Func, views planOptions) (*vm.Program, error) {
-	p := &vm.Program{DType: f.DType}
+// What the plan-memory pass marked (f.plan) becomes views, in-place and
+// hoisted instructions; without its marks (the pass disabled) every
+// reshape is a copy, nothing is hoisted or written in place, and the
+// program asks the planner for a block of memory per buffer.
+func lower(f *Func) (*vm.Program, error) {
+	p := &vm.Program{DType: f.DType, NoMemoryReuse: f.plan == nil}
+	marks := f.plan
+	if marks == nil {
+		marks = &planMarks{}
+	}
 	buf := map[*Value]int32{}
 	extra := map[*Value][]int32{} // buffers of outputs 1.. of multi-output values
 	newBuf := func(b vm.Buffer) int32 {
@@ -156,10 +160,6 @@ func lower(f *Func, views planOptions) (*vm.Program, error) {
 	}
 	var assigns []vm.Inst
 	assigned := map[*Value]bool{}
-	// invariant values depend on variables and constants only: their
-	// instructions are hoisted out of the run (recomputed when the store
-	// changes)
-	invariant := map[*Value]bool{}
 	for _, v := range f.Values {
 		for _, a := range v.Args {
 			if assigned[a] {
@@ -172,13 +172,10 @@ func lower(f *Func, views planOptions) (*vm.Program, error) {
 			p.Inputs = append(p.Inputs, buf[v])
 		case graph.VariableOp:
 			buf[v] = newBuf(vm.Buffer{Kind: vm.BufVariable, Name: v.Name, Shape: v.Shape})
-			invariant[v] = true
 		case graph.ConstantOp:
 			buf[v] = newBuf(vm.Buffer{Kind: vm.BufConstant, Name: v.Name, Shape: v.Shape, Data: op.Data})
-			invariant[v] = true
 		case graph.OutputOp:
 			parent := v.Args[0]
-			invariant[v] = invariant[parent]
 			if op.Index < 1 || op.Index > len(extra[parent]) {
 				return nil, fmt.Errorf("compile: output %d of %q does not exist", op.Index, parent.Name)
 			}
@@ -192,13 +189,10 @@ func lower(f *Func, views planOptions) (*vm.Program, error) {
 				assigned[v] = true
 				continue
 			}
-			if nodes.IsReshape(v.Op) && !views.disabled {
-				if src := buf[v.Args[0]]; p.Bufs[src].Kind != vm.BufVariable {
-					// a reshape of contiguous memory is a view: no copy
-					buf[v] = newBuf(vm.Buffer{Kind: vm.BufTemp, Name: v.Name, Shape: v.Shape, View: true, ViewOf: src})
-					invariant[v] = invariant[v.Args[0]]
-					continue
-				}
+			if marks.view[v] {
+				// a reshape of contiguous memory is a view: no copy
+				buf[v] = newBuf(vm.Buffer{Kind: vm.BufTemp, Name: v.Name, Shape: v.Shape, View: true, ViewOf: buf[v.Args[0]]})
+				continue
 			}
 			k, ok := v.Op.(vm.Kernel)
 			if !ok {
@@ -209,13 +203,7 @@ func lower(f *Func, views planOptions) (*vm.Program, error) {
 			if len(v.From) > 1 {
 				inst.Note = strings.Join(v.From, " + ")
 			}
-			inst.InPlace = nodes.InPlace(v.Op) && !views.disabled
-			hoist := !isStateful(v.Op) && !views.disabled
-			for _, a := range v.Args {
-				hoist = hoist && invariant[a]
-			}
-			inst.Hoist = hoist
-			invariant[v] = hoist
+			inst.InPlace, inst.Hoist = marks.inPlace[v], marks.hoist[v]
 			if mo, ok := v.Op.(graph.MultiOp); ok {
 				in := make([]graph.Shape, len(v.Args))
 				for i, a := range v.Args {
@@ -241,7 +229,7 @@ func lower(f *Func, views planOptions) (*vm.Program, error) {
 	for _, v := range f.Fetches {
 		p.Fetches = append(p.Fetches, buf[v])
 	}
-	if !views.disabled {
+	if f.plan != nil {
 		assigns = assignInPlace(p, assigns)
 	}
 	p.Insts = append(p.Insts, assigns...)
@@ -266,14 +254,19 @@ func accumulatesOnto(p *vm.Program, in vm.Inst, v int32) bool {
 // assignInPlace lets the element-wise instruction that computes an
 // assigned value write it straight into the variable, instead of into a
 // temporary that the assignment then copies (an SGD update becomes one
-// sweep over the weights). Those instructions move to the end of the body,
-// after everything that could fail or read the old value, so that a failed
-// step still changes no variable. It returns the assignments still needed.
+// sweep over the weights; a fused update with several outputs, such as
+// Adam's, writes the parameter and each of its slots). Those instructions
+// move to the end of the body, after everything that could fail or read
+// the old value, so that a failed step still changes no variable. It
+// returns the assignments still needed.
 func assignInPlace(p *vm.Program, assigns []vm.Inst) []vm.Inst {
-	writer := map[int32]int{} // temp buffer → the instruction writing it
+	type output struct{ inst, k int } // output k of instruction inst
+	writer := map[int32]output{}      // temp buffer → the output writing it
 	for i, in := range p.Insts {
-		if in.Op == vm.OpCall && len(in.Dst) == 1 {
-			writer[in.Dst[0]] = i
+		if in.Op == vm.OpCall {
+			for k, d := range in.Dst {
+				writer[d] = output{i, k}
+			}
 		}
 	}
 	readers := map[int32][]int{} // buffer → instructions reading it
@@ -286,49 +279,68 @@ func assignInPlace(p *vm.Program, assigns []vm.Inst) []vm.Inst {
 	for _, f := range p.Fetches {
 		fetched[f] = true
 	}
-	// candidates: assignment index → the instruction computing its value
-	cand := map[int]int{}
-	target := map[int]int32{} // instruction → the variable it would write
+	// candidates: assignment index → the output computing its value
+	cand := map[int]output{}
+	target := map[output]int32{} // output → the variable it would write
+	taken := map[int32]bool{}    // variables some output would write
+	moved := map[int]int{}       // instruction → how many of its outputs write a variable
 	for a, as := range assigns {
 		s, v := as.Src[0], as.Dst[0]
-		i, ok := writer[s]
-		if !ok || p.Insts[i].Hoist || p.Bufs[s].View || fetched[s] {
+		o, ok := writer[s]
+		if !ok || p.Insts[o.inst].Hoist || p.Bufs[s].View || fetched[s] || taken[v] {
 			continue
 		}
-		if !p.Insts[i].InPlace && !accumulatesOnto(p, p.Insts[i], v) {
+		if !p.Insts[o.inst].InPlace && !(len(p.Insts[o.inst].Dst) == 1 && accumulatesOnto(p, p.Insts[o.inst], v)) {
 			continue
 		}
-		if _, taken := target[i]; taken {
+		if _, dup := target[o]; dup {
 			continue // the value is assigned to two variables
 		}
-		cand[a], target[i] = i, v
+		cand[a], target[o], taken[v] = o, v, true
+		moved[o.inst]++
 	}
-	// a moved instruction's output may only be read by other moved
-	// instructions (which will read the variable instead); drop the others
-	// until nothing changes
-	for changed := true; changed; {
-		changed = false
-		for a, i := range cand {
-			for _, r := range readers[p.Insts[i].Dst[0]] {
-				if _, moved := target[r]; !moved {
-					delete(cand, a)
-					delete(target, i)
-					changed = true
-					break
-				}
-			}
+	drop := func(a int) {
+		o := cand[a]
+		delete(cand, a)
+		delete(target, o)
+		if moved[o.inst]--; moved[o.inst] == 0 {
+			delete(moved, o.inst)
 		}
 	}
-	// no moved instruction may read a variable that an earlier moved one
-	// has already overwritten
 	for changed := true; changed; {
 		changed = false
-		for a, i := range cand {
-			v := target[i]
-			for _, r := range readers[v] {
-				if _, moved := target[r]; moved && r > i {
-					delete(cand, a)
-					delete(target, i)
+		for _, a := range sortedKeys(cand) {
+			o, ok := cand[a]
+			if !ok {
+				continue
+			}
+			in := p.Insts[o.inst]
+			// every output of a moved instruction may only be read by
+			// other moved instructions (which will read the variable, or
+			// the temporary written earlier in the tail)
+			bad := false
+			for _, d := range in.Dst {
+				for _, r := range readers[d] {
+					if _, ok := moved[r]; !ok {
+						bad = true
+					}
+				}
+			}
+			if bad {
+				for _, b := range sortedKeys(cand) {
+					if cand[b].inst == o.inst {
+						drop(b)
+					}
+				}
+				changed = true
+				continue
+			}
+			// no later moved instruction may read the variable this one
+			// overwrites (the instruction itself may: a fused kernel
+			// reads each element before it writes it)
+			for _, r := range readers[target[o]] {
+				if _, ok := moved[r]; ok && r > o.inst {
+					drop(a)
 					changed = true
 					break
 				}
@@ -338,11 +350,11 @@ func assignInPlace(p *vm.Program, assigns []vm.Inst) []vm.Inst {
 	if len(cand) == 0 {
 		return assigns
 	}
-	// rewrite: the moved instructions write the variable and their readers
-	// read it
+	// rewrite: the moved instructions write the variables and their
+	// readers read them
 	newBuf := map[int32]int32{}
-	for i, v := range target {
-		s := p.Insts[i].Dst[0]
+	for o, v := range target {
+		s := p.Insts[o.inst].Dst[o.k]
 		newBuf[s] = v
 		// the temporary is no longer written: make it another binding of
 		// the variable, so that the planner gives it no memory
@@ -356,8 +368,13 @@ func assignInPlace(p *vm.Program, assigns []vm.Inst) []vm.Inst {
 				in.Src[k] = v
 			}
 		}
-		if v, ok := target[i]; ok {
-			in.Dst = []int32{v}
+		if _, ok := moved[i]; ok {
+			in.Dst = slices.Clone(in.Dst)
+			for k, d := range in.Dst {
+				if v, ok := newBuf[d]; ok {
+					in.Dst[k] = v
+				}
+			}
 			tail = append(tail, in)
 			continue
 		}
@@ -371,6 +388,15 @@ func assignInPlace(p *vm.Program, assigns []vm.Inst) []vm.Inst {
 		}
 	}
 	return left
+}
+
+func sortedKeys[V any](m map[int]V) []int {
+	keys := make([]int, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 func tensorOf(dt graph.DType, shape graph.Shape, vals []float64) (*tensor.Dense, error) {

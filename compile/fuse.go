@@ -127,6 +127,9 @@ func (f *Func) insertReplacing(repl map[*Value]*Value, places []placement) {
 			outputsOf[r.Args[0]] = append(outputsOf[r.Args[0]], r)
 		}
 	}
+	for _, outs := range outputsOf {
+		slices.SortFunc(outs, func(a, b *Value) int { return a.Op.(graph.OutputOp).Index - b.Op.(graph.OutputOp).Index })
+	}
 	var out []*Value
 	for _, v := range f.Values {
 		for _, n := range at[v] {
@@ -143,6 +146,16 @@ func (f *Func) insertReplacing(repl map[*Value]*Value, places []placement) {
 // FusedElementwise values that compute them in one sweep. A value joins a
 // chain when every reader of it is in the chain and it is not fetched; the
 // chain's inputs have its shape or hold a single value.
+//
+// A chain whose root (its result) is read both by a later chain of the same
+// shape and by other values is then merged into that later chain, which
+// gets several outputs: an optimizer's update of a parameter reads the new
+// values of the parameter's slots, which their assignments read too, and
+// the whole update (m, v and w for Adam) becomes one sweep writing three
+// outputs. The merged value takes the place of the later chain's root, so
+// a merge needs every other reader of the outputs to come after that root;
+// assignments are exempt (they run after everything else, and are moved
+// after the merged value).
 func fuseElementwise(f *Func) (string, error) {
 	cons := f.consumers()
 	fetched := f.fetched()
@@ -166,10 +179,16 @@ func fuseElementwise(f *Func) (string, error) {
 		}
 		return full == len(v.Args) || (!same && ar == 2 && full == 1)
 	}
+	// chains, from the last root to the first
+	type chain struct {
+		root    *Value
+		members map[*Value]bool
+		outputs []*Value // the members read outside the chain
+		merged  bool     // merged into a later chain
+	}
+	var chains []*chain
+	chainOf := map[*Value]*chain{} // by root
 	grouped := map[*Value]bool{}
-	repl := map[*Value]*Value{}
-	var places []placement
-	groups := 0
 	for i := len(f.Values) - 1; i >= 0; i-- {
 		root := f.Values[i]
 		if grouped[root] || !eligible(root, root.Shape) {
@@ -197,19 +216,71 @@ func fuseElementwise(f *Func) (string, error) {
 				}
 			}
 		}
-		if len(members) < 2 {
+		for m := range members {
+			grouped[m] = true
+		}
+		c := &chain{root: root, members: members, outputs: []*Value{root}}
+		chains = append(chains, c)
+		chainOf[root] = c
+	}
+	// mergeable reports whether chain h may be merged into chain c: every
+	// reader of h's outputs is in c or h, an assignment, or after c's root
+	mergeable := func(c, h *chain) bool {
+		for _, o := range h.outputs {
+			for _, r := range cons[o] {
+				if !c.members[r] && !h.members[r] && !nodes.IsAssign(r.Op) && pos[r] <= pos[c.root] {
+					return false
+				}
+			}
+		}
+		return true
+	}
+	for _, c := range chains {
+		if c.merged {
 			continue
 		}
-		order := make([]*Value, 0, len(members))
-		for m := range members {
-			order = append(order, m)
+		for changed := true; changed; {
+			changed = false
+			order := sortedMembers(c.members, pos)
+			for _, m := range order {
+				for _, a := range m.Args {
+					h := chainOf[a]
+					if h == nil || h == c || h.merged || c.members[a] || !a.Shape.Equal(c.root.Shape) || !mergeable(c, h) {
+						continue
+					}
+					for v := range h.members {
+						c.members[v] = true
+					}
+					c.outputs = append(c.outputs, h.outputs...)
+					h.merged = true
+					changed = true
+				}
+			}
 		}
-		sortByPos(order, pos)
+	}
+	repl := map[*Value]*Value{}
+	var places []placement
+	groups, multi := 0, 0
+	for _, c := range chains {
+		if c.merged || len(c.members) < 2 {
+			continue
+		}
+		order := sortedMembers(c.members, pos)
+		// a merged chain's root that only the merged chain reads (the
+		// scaled gradient of Keras's Nesterov step) is no longer an output
+		isOutput := map[*Value]bool{c.root: true}
+		for _, o := range c.outputs {
+			if fetched[o] || slices.ContainsFunc(cons[o], func(r *Value) bool { return !c.members[r] }) {
+				isOutput[o] = true
+			}
+		}
 		stepOf := map[*Value]int{}
 		var inputs []*Value
 		inputOf := map[*Value]int{}
 		var steps []nodes.FusedStep
 		var from []string
+		var outs []int
+		var outVals []*Value
 		for i, m := range order {
 			st := nodes.FusedStep{Op: m.Op}
 			for _, a := range m.Args {
@@ -228,26 +299,82 @@ func fuseElementwise(f *Func) (string, error) {
 			stepOf[m] = i
 			steps = append(steps, st)
 			from = append(from, m.Name)
+			if isOutput[m] {
+				outs = append(outs, i)
+				outVals = append(outVals, m)
+			}
 		}
-		op, err := nodes.NewFusedElementwise(steps, from)
+		op, err := nodes.NewFusedElementwiseMulti(steps, outs, from)
 		if err != nil {
 			return "", fmt.Errorf("fusing %v: %w", from, err)
 		}
-		fused := f.NewValue(op, root.Name, root.Shape, inputs...)
+		// output 0 is the fused value itself, the others Output values
+		first := outVals[0]
+		fused := f.NewValue(op, first.Name, first.Shape, inputs...)
 		fused.From = from
-		fused.Node = root.Node
-		for m := range members {
-			grouped[m] = true
+		fused.Node = first.Node
+		for m := range c.members {
 			repl[m] = fused
 		}
-		places = append(places, placement{root, fused})
+		for k, o := range outVals[1:] {
+			ov := f.NewValue(graph.OutputOp{Index: k + 1, Shape: o.Shape}, o.Name, o.Shape, fused)
+			ov.Node = o.Node
+			repl[o] = ov
+		}
+		places = append(places, placement{c.root, fused})
 		groups++
+		if len(outVals) > 1 {
+			multi++
+		}
 	}
 	if groups == 0 {
 		return "0 fused", nil
 	}
 	f.insertReplacing(repl, places)
-	return fmt.Sprintf("%d chains fused", groups), nil
+	if multi == 0 {
+		return fmt.Sprintf("%d chains fused", groups), nil
+	}
+	f.sinkAssigns()
+	return fmt.Sprintf("%d chains fused, %d with several outputs", groups, multi), nil
+}
+
+// sinkAssigns moves each assignment that comes before one of its arguments
+// (an output of a value a pass placed later) to just after that argument.
+// Assignments run after everything else whatever their place, and nothing
+// reads them, so the move changes no result.
+func (f *Func) sinkAssigns() {
+	pos := map[*Value]int{}
+	for i, v := range f.Values {
+		pos[v] = i
+	}
+	after := map[*Value][]*Value{}
+	out := make([]*Value, 0, len(f.Values))
+	for i, v := range f.Values {
+		if nodes.IsAssign(v.Op) {
+			var last *Value
+			for _, a := range v.Args {
+				if pos[a] > i && (last == nil || pos[a] > pos[last]) {
+					last = a
+				}
+			}
+			if last != nil {
+				after[last] = append(after[last], v)
+				continue
+			}
+		}
+		out = append(out, v)
+		out = append(out, after[v]...)
+	}
+	f.Values = out
+}
+
+func sortedMembers(members map[*Value]bool, pos map[*Value]int) []*Value {
+	order := make([]*Value, 0, len(members))
+	for m := range members {
+		order = append(order, m)
+	}
+	sortByPos(order, pos)
+	return order
 }
 
 func sortByPos(vs []*Value, pos map[*Value]int) {

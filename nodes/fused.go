@@ -2,6 +2,8 @@ package nodes
 
 import (
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/tapegrad/tapegrad/graph"
@@ -89,18 +91,36 @@ type FusedStep struct {
 	Args []int
 }
 
-// FusedElementwise runs a chain (a DAG with one output) of element-wise ops
-// in one sweep over memory: the output is computed block by block, each
-// step writing a block-sized register, so intermediate values never leave
-// the cache. Every input has the output's shape or is a single value.
+// FusedElementwise runs a chain (a DAG) of element-wise ops in one sweep
+// over memory: the outputs are computed block by block, each step writing
+// a block-sized register, so intermediate values never leave the cache.
+// Every input has the outputs' shape or is a single value.
+//
+// By default the op has one output, the last step's result. With Outputs
+// it has several, all of one shape: the results of the steps it lists (an
+// optimizer's update of a parameter and of its slots, computed in one
+// sweep). The kernel reads every input element of a block before it writes
+// any output element of that block, so an output may share its memory with
+// an input (a slot read and written by the update).
 type FusedElementwise struct {
 	Steps []FusedStep
+	// Outputs lists the steps whose results are the op's outputs, in
+	// increasing order, the last step last; nil means the last step alone.
+	Outputs []int
 	// From names the nodes the op replaces, for Explain.
 	From []string
 }
 
-// NewFusedElementwise checks the steps and returns the fused op.
+// NewFusedElementwise checks the steps and returns the fused op, whose
+// output is the last step's result.
 func NewFusedElementwise(steps []FusedStep, from []string) (*FusedElementwise, error) {
+	return NewFusedElementwiseMulti(steps, nil, from)
+}
+
+// NewFusedElementwiseMulti checks the steps and the outputs (the steps
+// whose results the op outputs, increasing, ending with the last step; nil
+// for the last step alone) and returns the fused op.
+func NewFusedElementwiseMulti(steps []FusedStep, outputs []int, from []string) (*FusedElementwise, error) {
 	if len(steps) == 0 {
 		return nil, fmt.Errorf("nodes: fused element-wise op with no steps")
 	}
@@ -115,19 +135,50 @@ func NewFusedElementwise(steps []FusedStep, from []string) (*FusedElementwise, e
 			}
 		}
 	}
-	return &FusedElementwise{Steps: steps, From: from}, nil
+	for k, o := range outputs {
+		switch {
+		case o < 0 || o >= len(steps):
+			return nil, fmt.Errorf("nodes: fused output %d is step %d of %d", k, o, len(steps))
+		case k > 0 && o <= outputs[k-1]:
+			return nil, fmt.Errorf("nodes: fused outputs %v are not in increasing order", outputs)
+		}
+	}
+	if len(outputs) > 0 && outputs[len(outputs)-1] != len(steps)-1 {
+		return nil, fmt.Errorf("nodes: fused outputs %v leave the last step %d unused", outputs, len(steps)-1)
+	}
+	if len(outputs) == 1 {
+		outputs = nil
+	}
+	return &FusedElementwise{Steps: steps, Outputs: slices.Clone(outputs), From: from}, nil
+}
+
+// outputSteps returns the steps whose results are the outputs.
+func (op *FusedElementwise) outputSteps() []int {
+	if len(op.Outputs) == 0 {
+		return []int{len(op.Steps) - 1}
+	}
+	return op.Outputs
 }
 
 // Name returns "fused".
 func (op *FusedElementwise) Name() string { return "fused" }
 
-// Attrs lists the steps' ops.
+// Attrs lists the steps' ops and, with several outputs, the steps they
+// come from ("mul,add,mul,sub out=1,3").
 func (op *FusedElementwise) Attrs() string {
 	names := make([]string, len(op.Steps))
 	for i, s := range op.Steps {
 		names[i] = graph.OpString(s.Op)
 	}
-	return strings.Join(names, ",")
+	attrs := strings.Join(names, ",")
+	if len(op.Outputs) > 1 {
+		outs := make([]string, len(op.Outputs))
+		for k, o := range op.Outputs {
+			outs[k] = strconv.Itoa(o)
+		}
+		attrs += " out=" + strings.Join(outs, ",")
+	}
+	return attrs
 }
 
 // InferShape returns the shape of the largest input; every input must have
@@ -150,6 +201,19 @@ func (op *FusedElementwise) InferShape(in []graph.Shape) (graph.Shape, error) {
 	return out, nil
 }
 
+// OutputShapes returns InferShape's shape once per output.
+func (op *FusedElementwise) OutputShapes(in []graph.Shape) ([]graph.Shape, error) {
+	out, err := op.InferShape(in)
+	if err != nil {
+		return nil, err
+	}
+	shapes := make([]graph.Shape, len(op.outputSteps()))
+	for i := range shapes {
+		shapes[i] = out
+	}
+	return shapes, nil
+}
+
 // NoGradient: fused ops are made after autodiff.
 func (op *FusedElementwise) NoGradient() string {
 	return "fused ops are made by the compiler, after autodiff"
@@ -165,34 +229,81 @@ func (op *FusedElementwise) Bind64(a *kernel.Args[float64]) func() { return bind
 // small enough that every register of a chain stays in L1.
 const fusedBlock = 256
 
+// bindFused binds a fused chain. Per block, every step runs in order into
+// its register, reading the inputs' block; the last step writes its output
+// straight into its destination (nothing reads the inputs after it), and
+// the other outputs are copied from their registers once the last step has
+// run, so that no output overwrites an input the block still reads.
 func bindFused[T kernel.Float](op *FusedElementwise, a *kernel.Args[T]) func() {
 	n := len(a.Dst[0])
 	type step struct {
 		un     kernel.UnaryRow[T]
 		bin    kernel.BinaryRow[T]
-		args   []int
+		args   []int // operands: a register (≥ 0) or input −ref−1
 		scalar []bool
-		last   bool
+		reg    int // the register the step writes; −1: the destination
 	}
 	steps := make([]step, len(op.Steps))
 	scalarIn := make([]bool, len(a.Src))
 	for i, s := range a.Src {
 		scalarIn[i] = len(s) == 1 && n != 1
 	}
-	isScalar := func(ref int) bool { return ref < 0 && scalarIn[-ref-1] }
+	outs := op.outputSteps()
+	last := len(outs) - 1 // the output written straight from the last step
+	// registers: a step's register is free once its last reader has run
+	// (the reader may write its result over it: element-wise rows allow
+	// that); an output's lives to the end of the block, when it is copied
+	lastUse := make([]int, len(op.Steps))
 	for i, s := range op.Steps {
-		st := step{args: s.Args, last: i == len(op.Steps)-1}
+		lastUse[i] = i
+		for _, r := range s.Args {
+			if r >= 0 {
+				lastUse[r] = i
+			}
+		}
+	}
+	for _, o := range outs[:last] {
+		lastUse[o] = len(op.Steps)
+	}
+	var free []int
+	nregs := 0
+	for i, s := range op.Steps {
+		st := step{reg: -1}
 		if len(s.Args) == 1 {
 			st.un = unaryRow[T](s.Op)
 		} else {
 			st.bin, _ = binaryRow[T](s.Op)
 		}
 		for _, r := range s.Args {
-			st.scalar = append(st.scalar, isScalar(r))
+			st.scalar = append(st.scalar, r < 0 && scalarIn[-r-1])
+			if r >= 0 {
+				st.args = append(st.args, steps[r].reg)
+			} else {
+				st.args = append(st.args, r)
+			}
+		}
+		for _, r := range s.Args {
+			if r >= 0 && lastUse[r] == i && !slices.Contains(free, steps[r].reg) {
+				free = append(free, steps[r].reg)
+			}
+		}
+		if i < len(op.Steps)-1 {
+			if k := len(free); k > 0 {
+				st.reg, free = free[k-1], free[:k-1]
+			} else {
+				st.reg = nregs
+				nregs++
+			}
+			if lastUse[i] == i { // read by no one: its register is free again
+				free = append(free, st.reg)
+			}
 		}
 		steps[i] = st
 	}
-	nregs := len(steps)
+	outRegs := make([]int, last)
+	for k, o := range outs[:last] {
+		outRegs[k] = steps[o].reg
+	}
 	pool := &kernel.FreeList[[][]T]{New: func() *[][]T {
 		r := make([][]T, nregs)
 		buf := make([]T, nregs*fusedBlock)
@@ -201,7 +312,8 @@ func bindFused[T kernel.Float](op *FusedElementwise, a *kernel.Args[T]) func() {
 		}
 		return &r
 	}}
-	dst, src := a.Dst[0], a.Src
+	dsts, src := a.Dst, a.Src
+	dst := dsts[last]
 	operand := func(regs [][]T, ref, lo, hi int) []T {
 		if ref >= 0 {
 			return regs[ref][:hi-lo]
@@ -220,10 +332,10 @@ func bindFused[T kernel.Float](op *FusedElementwise, a *kernel.Args[T]) func() {
 			for i := range steps {
 				st := &steps[i]
 				var out []T
-				if st.last {
+				if st.reg < 0 {
 					out = dst[b:e]
 				} else {
-					out = regs[i][:e-b]
+					out = regs[st.reg][:e-b]
 				}
 				x := operand(regs, st.args[0], b, e)
 				if st.un != nil {
@@ -239,6 +351,9 @@ func bindFused[T kernel.Float](op *FusedElementwise, a *kernel.Args[T]) func() {
 					mode = kernel.VS
 				}
 				st.bin(mode, out, x, y)
+			}
+			for k, r := range outRegs {
+				copy(dsts[k][b:e], regs[r][:e-b])
 			}
 		}
 		pool.Put(rp)
