@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -355,14 +356,24 @@ func fuzzGraph(t *testing.T, s *byteSource) {
 		for i := range len(ns)%3 + 1 {
 			wrt = append(wrt, ns[(len(ns)*7+i*5)%len(ns)])
 		}
+		before := g.Err()
 		grads, err := autodiff.GradWith(loss, wrt, autodiff.Options{AllowUnused: allowUnused})
-		if err == nil {
+		switch {
+		case err == nil:
 			fetches = append(fetches, loss)
 			fetches = append(fetches, grads...)
-		} else if g.Err() != nil && err != g.Err() {
+		case err != g.Err():
 			// a graph error, earlier or met while building the gradient,
-			// is what Grad returns
+			// or Grad's refusal (sticky too), is what Grad returns
 			t.Fatalf("Grad = %v, but the graph's error is %v", err, g.Err())
+		case before == nil:
+			// Grad refused a graph that was fine, and the refusal is now
+			// the graph's error: build the same graph again without the
+			// gradient, so that its forward pass is still compiled and run
+			data := slices.Clone(s.data)
+			data[0] &^= 2
+			fuzzGraph(t, &byteSource{data: data})
+			return
 		}
 	}
 	if len(ns) > 1 {

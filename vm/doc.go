@@ -68,6 +68,10 @@
 // machine made it). Everything else runs on every run. Assignments
 // (nodes.Assign: optimizer updates, moving statistics) run after all other
 // instructions, so a run reads the variables as they were when it began.
+// The compiler may move an assignment into the instruction computing its
+// value, which then writes the variable in place; it places such
+// instructions last, and the machine runs them, like the assignments, only
+// once the rest of the run has succeeded.
 //
 // # Goroutines
 //
@@ -106,7 +110,10 @@
 // largest finite values and how many of its values are NaN or infinite.
 // The instructions after it do not run and, as after a kernel's own failure,
 // neither do the assignments, so the store keeps the values it had before
-// the run: a training step stopped by the guard has changed nothing.
+// the run: a training step stopped by the guard before its updates has
+// changed nothing. (An update whose own result is not finite, a weight that
+// overflows, is met while the updates write the store in place: the updates
+// before it in the program have then been applied.)
 // Hoisted instructions are checked when they run. An input that an
 // instruction overwrites in place is copied aside before it runs, so that
 // its range can still be reported.

@@ -205,6 +205,12 @@ type instance[T float32 | float64] struct {
 	bufs    [][]T
 	hoisted []func() // instructions that read only variables and constants
 	body    []func() // the other instructions, in order
+	// update: the instructions from the first that writes straight into a
+	// variable on (the compiler moves the updates that overwrite their
+	// variable in place to the end of the program); they run after the
+	// status check, with the assignments, so that a failed run leaves the
+	// store as it was
+	update  []func()
 	assigns []func() // writes into variables, run last
 	gen     uint64   // store generation the hoisted values were computed at
 	status  kernel.Status
@@ -214,6 +220,7 @@ type instance[T float32 | float64] struct {
 	// copies of the inputs an in-place instruction overwrites
 	hoistedAt []guardInfo
 	bodyAt    []guardInfo
+	updateAt  []guardInfo
 	saved     [][]T
 	scan      []T              // the buffer nonFinite checks in parallel
 	scanBad   atomic.Bool      // a chunk of scan is not finite
@@ -364,6 +371,9 @@ func newInstance[T float32 | float64](p *Program, s *Store, batch int, limit int
 		case inst.Hoist:
 			in.hoisted = append(in.hoisted, f)
 			in.hoistedAt = append(in.hoistedAt, gi)
+		case len(in.update) > 0 || writesVariable(p, inst):
+			in.update = append(in.update, f)
+			in.updateAt = append(in.updateAt, gi)
 		default:
 			in.body = append(in.body, f)
 			in.bodyAt = append(in.bodyAt, gi)
@@ -374,6 +384,16 @@ func newInstance[T float32 | float64](p *Program, s *Store, batch int, limit int
 		in.fetches = append(in.fetches, newDense(in.shapes[f], in.bufs[f]))
 	}
 	return in, nil
+}
+
+// writesVariable reports whether inst writes straight into a variable.
+func writesVariable(p *Program, inst Inst) bool {
+	for _, d := range inst.Dst {
+		if p.Bufs[d].Kind == BufVariable {
+			return true
+		}
+	}
+	return false
 }
 
 func bindKernel[T float32 | float64](k Kernel, a *kernel.Args[T]) func() {
@@ -427,11 +447,28 @@ func (in *instance[T]) exec(guard bool) error {
 		}
 		return in.kernelError(err)
 	}
-	if len(in.assigns) > 0 {
-		for _, f := range in.assigns {
+	if len(in.update) == 0 && len(in.assigns) == 0 {
+		return nil
+	}
+	// from here on the run changes the store: every machine on it
+	// recomputes its hoisted values
+	defer in.store.touch()
+	if guard {
+		if !in.guarded(in.update, in.updateAt) {
+			in.gen = 0
+			err := in.status.Err()
+			if ge, ok := errors.AsType[*GuardError](err); ok {
+				return ge
+			}
+			return fmt.Errorf("vm: %w", err)
+		}
+	} else {
+		for _, f := range in.update {
 			f()
 		}
-		in.store.touch()
+	}
+	for _, f := range in.assigns {
+		f()
 	}
 	return nil
 }
