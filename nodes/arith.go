@@ -29,33 +29,15 @@ type addOp struct{}
 
 func (addOp) Name() string                                     { return "add" }
 func (addOp) InferShape(in []graph.Shape) (graph.Shape, error) { return binaryShape("add", in) }
-func (addOp) Bind32(a *kernel.Args[float32]) func()            { return bindBinary(a, addRow[float32]) }
-func (addOp) Bind64(a *kernel.Args[float64]) func()            { return bindBinary(a, addRow[float64]) }
+func (addOp) Bind32(a *kernel.Args[float32]) func()            { return bindBinary(a, addRow[float32]()) }
+func (addOp) Bind64(a *kernel.Args[float64]) func()            { return bindBinary(a, addRow[float64]()) }
 
 func (addOp) VJP(n, gy *graph.Node) []*graph.Node {
 	return []*graph.Node{SumTo(gy, n.Input(0)), SumTo(gy, n.Input(1))}
 }
 
-func addRow[T kernel.Float](m kernel.Mode, d, a, b []T) {
-	switch m {
-	case kernel.VV:
-		b = b[:len(d)]
-		a = a[:len(d)]
-		for i := range d {
-			d[i] = a[i] + b[i]
-		}
-	case kernel.VS:
-		y := b[0]
-		for i, x := range a[:len(d)] {
-			d[i] = x + y
-		}
-	case kernel.SV:
-		x := a[0]
-		for i, y := range b[:len(d)] {
-			d[i] = x + y
-		}
-	}
-}
+// addRow returns the row kernel: kernel.AddRow, as a plain function of T.
+func addRow[T kernel.Float]() kernel.BinaryRow[T] { return kernel.AddRowFunc[T]() }
 
 // Sub returns a − b, broadcasting.
 func Sub(a, b *graph.Node) *graph.Node { return add(subOp{}, a, b) }
@@ -64,33 +46,15 @@ type subOp struct{}
 
 func (subOp) Name() string                                     { return "sub" }
 func (subOp) InferShape(in []graph.Shape) (graph.Shape, error) { return binaryShape("sub", in) }
-func (subOp) Bind32(a *kernel.Args[float32]) func()            { return bindBinary(a, subRow[float32]) }
-func (subOp) Bind64(a *kernel.Args[float64]) func()            { return bindBinary(a, subRow[float64]) }
+func (subOp) Bind32(a *kernel.Args[float32]) func()            { return bindBinary(a, subRow[float32]()) }
+func (subOp) Bind64(a *kernel.Args[float64]) func()            { return bindBinary(a, subRow[float64]()) }
 
 func (subOp) VJP(n, gy *graph.Node) []*graph.Node {
 	return []*graph.Node{SumTo(gy, n.Input(0)), SumTo(Neg(gy), n.Input(1))}
 }
 
-func subRow[T kernel.Float](m kernel.Mode, d, a, b []T) {
-	switch m {
-	case kernel.VV:
-		b = b[:len(d)]
-		a = a[:len(d)]
-		for i := range d {
-			d[i] = a[i] - b[i]
-		}
-	case kernel.VS:
-		y := b[0]
-		for i, x := range a[:len(d)] {
-			d[i] = x - y
-		}
-	case kernel.SV:
-		x := a[0]
-		for i, y := range b[:len(d)] {
-			d[i] = x - y
-		}
-	}
-}
+// subRow returns the row kernel: kernel.SubRow, as a plain function of T.
+func subRow[T kernel.Float]() kernel.BinaryRow[T] { return kernel.SubRowFunc[T]() }
 
 // Mul returns a ⊙ b (element-wise), broadcasting.
 func Mul(a, b *graph.Node) *graph.Node { return add(mulOp{}, a, b) }
@@ -99,34 +63,16 @@ type mulOp struct{}
 
 func (mulOp) Name() string                                     { return "mul" }
 func (mulOp) InferShape(in []graph.Shape) (graph.Shape, error) { return binaryShape("mul", in) }
-func (mulOp) Bind32(a *kernel.Args[float32]) func()            { return bindBinary(a, mulRow[float32]) }
-func (mulOp) Bind64(a *kernel.Args[float64]) func()            { return bindBinary(a, mulRow[float64]) }
+func (mulOp) Bind32(a *kernel.Args[float32]) func()            { return bindBinary(a, mulRow[float32]()) }
+func (mulOp) Bind64(a *kernel.Args[float64]) func()            { return bindBinary(a, mulRow[float64]()) }
 
 func (mulOp) VJP(n, gy *graph.Node) []*graph.Node {
 	a, b := n.Input(0), n.Input(1)
 	return []*graph.Node{SumTo(Mul(gy, b), a), SumTo(Mul(gy, a), b)}
 }
 
-func mulRow[T kernel.Float](m kernel.Mode, d, a, b []T) {
-	switch m {
-	case kernel.VV:
-		b = b[:len(d)]
-		a = a[:len(d)]
-		for i := range d {
-			d[i] = a[i] * b[i]
-		}
-	case kernel.VS:
-		y := b[0]
-		for i, x := range a[:len(d)] {
-			d[i] = x * y
-		}
-	case kernel.SV:
-		x := a[0]
-		for i, y := range b[:len(d)] {
-			d[i] = x * y
-		}
-	}
-}
+// mulRow returns the row kernel: kernel.MulRow, as a plain function of T.
+func mulRow[T kernel.Float]() kernel.BinaryRow[T] { return kernel.MulRowFunc[T]() }
 
 // Div returns a / b (element-wise), broadcasting. Division by zero follows
 // IEEE 754 (±Inf or NaN).
@@ -136,8 +82,8 @@ type divOp struct{}
 
 func (divOp) Name() string                                     { return "div" }
 func (divOp) InferShape(in []graph.Shape) (graph.Shape, error) { return binaryShape("div", in) }
-func (divOp) Bind32(a *kernel.Args[float32]) func()            { return bindBinary(a, divRow[float32]) }
-func (divOp) Bind64(a *kernel.Args[float64]) func()            { return bindBinary(a, divRow[float64]) }
+func (divOp) Bind32(a *kernel.Args[float32]) func()            { return bindBinary(a, divRow[float32]()) }
+func (divOp) Bind64(a *kernel.Args[float64]) func()            { return bindBinary(a, divRow[float64]()) }
 
 // VJP: ā = ḡ/b and b̄ = −ḡ·a/b², computed as −ā·y (y = a/b, the node
 // itself) so that it stays finite wherever y is.
@@ -147,26 +93,8 @@ func (divOp) VJP(n, gy *graph.Node) []*graph.Node {
 	return []*graph.Node{SumTo(ga, a), SumTo(Neg(Mul(ga, n)), b)}
 }
 
-func divRow[T kernel.Float](m kernel.Mode, d, a, b []T) {
-	switch m {
-	case kernel.VV:
-		b = b[:len(d)]
-		a = a[:len(d)]
-		for i := range d {
-			d[i] = a[i] / b[i]
-		}
-	case kernel.VS:
-		y := b[0]
-		for i, x := range a[:len(d)] {
-			d[i] = x / y
-		}
-	case kernel.SV:
-		x := a[0]
-		for i, y := range b[:len(d)] {
-			d[i] = x / y
-		}
-	}
-}
+// divRow returns the row kernel: kernel.DivRow, as a plain function of T.
+func divRow[T kernel.Float]() kernel.BinaryRow[T] { return kernel.DivRowFunc[T]() }
 
 // Neg returns −x.
 func Neg(x *graph.Node) *graph.Node { return add(negOp{}, x) }
@@ -175,16 +103,12 @@ type negOp struct{}
 
 func (negOp) Name() string                                     { return "neg" }
 func (negOp) InferShape(in []graph.Shape) (graph.Shape, error) { return sameShape("neg", in) }
-func (negOp) Bind32(a *kernel.Args[float32]) func()            { return bindUnary(a, negRow[float32]) }
-func (negOp) Bind64(a *kernel.Args[float64]) func()            { return bindUnary(a, negRow[float64]) }
+func (negOp) Bind32(a *kernel.Args[float32]) func()            { return bindUnary(a, negRow[float32]()) }
+func (negOp) Bind64(a *kernel.Args[float64]) func()            { return bindUnary(a, negRow[float64]()) }
 func (negOp) VJP(_, gy *graph.Node) []*graph.Node              { return []*graph.Node{Neg(gy)} }
 
-func negRow[T kernel.Float](d, x []T) {
-	x = x[:len(d)]
-	for i := range d {
-		d[i] = -x[i]
-	}
-}
+// negRow returns the row kernel: kernel.NegRow, as a plain function of T.
+func negRow[T kernel.Float]() kernel.UnaryRow[T] { return kernel.NegRowFunc[T]() }
 
 func bindUnary[T kernel.Float](a *kernel.Args[T], row kernel.UnaryRow[T]) func() {
 	return kernel.BindUnary(a.Dst[0], a.Src[0], row)

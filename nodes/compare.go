@@ -142,20 +142,14 @@ func (op extremumOp) Bind64(a *kernel.Args[float64]) func() {
 	return bindBinary(a, extremumRow[float64](op.max))
 }
 
+// extremumRow returns the row kernel: kernel.MaxRow or kernel.MinRow (a if
+// a > b, respectively a < b, else b, and a NaN where either is NaN), as a
+// plain function of T.
 func extremumRow[T kernel.Float](isMax bool) kernel.BinaryRow[T] {
-	return func(m kernel.Mode, d, a, b []T) {
-		for i := range d {
-			x, y := operands(m, a, b, i)
-			switch {
-			case x != x || y != y:
-				d[i] = x + y // NaN
-			case (x > y) == isMax:
-				d[i] = x
-			default:
-				d[i] = y
-			}
-		}
+	if isMax {
+		return kernel.MaxRowFunc[T]()
 	}
+	return kernel.MinRowFunc[T]()
 }
 
 // VJP: ā = ḡ·([a wins] + ½[a == b]), b̄ = ḡ·([b wins] + ½[a == b]).

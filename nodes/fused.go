@@ -21,23 +21,23 @@ func unaryRow[T kernel.Float](op graph.Op) kernel.UnaryRow[T] {
 	case actOp:
 		return actRow[T](op)
 	case negOp:
-		return negRow[T]
+		return negRow[T]()
 	case expOp:
 		return expRow[T]
 	case logOp:
 		return logRow[T]
 	case sqrtOp:
-		return sqrtRow[T]
+		return sqrtRow[T]()
 	case squareOp:
-		return squareRow[T]
+		return squareRow[T]()
 	case powOp:
 		return powRow[T](op.p)
 	case absOp:
-		return absRow[T]
+		return absRow[T]()
 	case signOp:
 		return signRow[T]
 	case reciprocalOp:
-		return reciprocalRow[T]
+		return reciprocalRow[T]()
 	case sigmoidOp:
 		return sigmoidRow[T]
 	case tanhOp:
@@ -52,13 +52,13 @@ func unaryRow[T kernel.Float](op graph.Op) kernel.UnaryRow[T] {
 func binaryRow[T kernel.Float](op graph.Op) (row kernel.BinaryRow[T], vvOnly bool) {
 	switch op := op.(type) {
 	case addOp:
-		return addRow[T], false
+		return addRow[T](), false
 	case subOp:
-		return subRow[T], false
+		return subRow[T](), false
 	case mulOp:
-		return mulRow[T], false
+		return mulRow[T](), false
 	case divOp:
-		return divRow[T], false
+		return divRow[T](), false
 	case cmpOp:
 		return cmpRow[T](op.kind), false
 	case extremumOp:

@@ -66,22 +66,16 @@ type sqrtOp struct{}
 
 func (sqrtOp) Name() string                                     { return "sqrt" }
 func (sqrtOp) InferShape(in []graph.Shape) (graph.Shape, error) { return sameShape("sqrt", in) }
-func (sqrtOp) Bind32(a *kernel.Args[float32]) func()            { return bindUnary(a, sqrtRow[float32]) }
-func (sqrtOp) Bind64(a *kernel.Args[float64]) func()            { return bindUnary(a, sqrtRow[float64]) }
+func (sqrtOp) Bind32(a *kernel.Args[float32]) func()            { return bindUnary(a, sqrtRow[float32]()) }
+func (sqrtOp) Bind64(a *kernel.Args[float64]) func()            { return bindUnary(a, sqrtRow[float64]()) }
 
 // VJP: x̄ = ḡ/(2√x) = (½ḡ)/y.
 func (sqrtOp) VJP(n, gy *graph.Node) []*graph.Node {
 	return []*graph.Node{Div(Mul(gy, gy.Graph().Scalar(0.5)), n)}
 }
 
-func sqrtRow[T kernel.Float](d, x []T) {
-	x = x[:len(d)]
-	for i, v := range x {
-		// the square root of a float32 computed in float64 and rounded is
-		// the correctly rounded float32 square root
-		d[i] = T(math.Sqrt(float64(v)))
-	}
-}
+// sqrtRow returns the row kernel: kernel.SqrtRow, as a plain function of T.
+func sqrtRow[T kernel.Float]() kernel.UnaryRow[T] { return kernel.SqrtRowFunc[T]() }
 
 // Square returns x² element-wise.
 func Square(x *graph.Node) *graph.Node { return add(squareOp{}, x) }
@@ -90,8 +84,8 @@ type squareOp struct{}
 
 func (squareOp) Name() string                                     { return "square" }
 func (squareOp) InferShape(in []graph.Shape) (graph.Shape, error) { return sameShape("square", in) }
-func (squareOp) Bind32(a *kernel.Args[float32]) func()            { return bindUnary(a, squareRow[float32]) }
-func (squareOp) Bind64(a *kernel.Args[float64]) func()            { return bindUnary(a, squareRow[float64]) }
+func (squareOp) Bind32(a *kernel.Args[float32]) func()            { return bindUnary(a, squareRow[float32]()) }
+func (squareOp) Bind64(a *kernel.Args[float64]) func()            { return bindUnary(a, squareRow[float64]()) }
 
 // VJP: x̄ = ḡ·2x.
 func (squareOp) VJP(n, gy *graph.Node) []*graph.Node {
@@ -99,12 +93,8 @@ func (squareOp) VJP(n, gy *graph.Node) []*graph.Node {
 	return []*graph.Node{Mul(gy, Mul(x, gy.Graph().Scalar(2)))}
 }
 
-func squareRow[T kernel.Float](d, x []T) {
-	x = x[:len(d)]
-	for i, v := range x {
-		d[i] = v * v
-	}
-}
+// squareRow returns the row kernel: kernel.SquareRow, as a plain function of T.
+func squareRow[T kernel.Float]() kernel.UnaryRow[T] { return kernel.SquareRowFunc[T]() }
 
 // Pow returns xᵖ element-wise for a constant exponent p, as math.Pow does
 // (x⁰ = 1 for every x, NaN for a negative x and a non-integer p). A p that
@@ -152,11 +142,11 @@ func powRow[T kernel.Float](p float64) kernel.UnaryRow[T] {
 	case 1:
 		return func(d, x []T) { copy(d, x[:len(d)]) }
 	case 2:
-		return squareRow[T]
+		return squareRow[T]()
 	case 0.5:
-		return sqrtRow[T]
+		return sqrtRow[T]()
 	case -1:
-		return reciprocalRow[T]
+		return reciprocalRow[T]()
 	}
 	return func(d, x []T) {
 		x = x[:len(d)]
@@ -173,25 +163,16 @@ type absOp struct{}
 
 func (absOp) Name() string                                     { return "abs" }
 func (absOp) InferShape(in []graph.Shape) (graph.Shape, error) { return sameShape("abs", in) }
-func (absOp) Bind32(a *kernel.Args[float32]) func()            { return bindUnary(a, absRow[float32]) }
-func (absOp) Bind64(a *kernel.Args[float64]) func()            { return bindUnary(a, absRow[float64]) }
+func (absOp) Bind32(a *kernel.Args[float32]) func()            { return bindUnary(a, absRow[float32]()) }
+func (absOp) Bind64(a *kernel.Args[float64]) func()            { return bindUnary(a, absRow[float64]()) }
 
 // VJP: x̄ = ḡ·sign(x), zero at x = 0 (the subgradient PyTorch picks).
 func (absOp) VJP(n, gy *graph.Node) []*graph.Node {
 	return []*graph.Node{Mul(gy, Sign(n.Input(0)))}
 }
 
-func absRow[T kernel.Float](d, x []T) {
-	x = x[:len(d)]
-	for i, v := range x {
-		if v < 0 {
-			v = -v
-		} else if v == 0 {
-			v = 0 // |−0| = +0
-		}
-		d[i] = v
-	}
-}
+// absRow returns the row kernel: kernel.AbsRow, as a plain function of T.
+func absRow[T kernel.Float]() kernel.UnaryRow[T] { return kernel.AbsRowFunc[T]() }
 
 // Sign returns −1, 0 or 1 as x is negative, zero or positive (NaN stays
 // NaN). It has no gradient.
@@ -234,10 +215,10 @@ func (reciprocalOp) InferShape(in []graph.Shape) (graph.Shape, error) {
 	return sameShape("reciprocal", in)
 }
 func (reciprocalOp) Bind32(a *kernel.Args[float32]) func() {
-	return bindUnary(a, reciprocalRow[float32])
+	return bindUnary(a, reciprocalRow[float32]())
 }
 func (reciprocalOp) Bind64(a *kernel.Args[float64]) func() {
-	return bindUnary(a, reciprocalRow[float64])
+	return bindUnary(a, reciprocalRow[float64]())
 }
 
 // VJP: x̄ = −ḡ/x² = −ḡ·y².
@@ -245,9 +226,5 @@ func (reciprocalOp) VJP(n, gy *graph.Node) []*graph.Node {
 	return []*graph.Node{Neg(Mul(gy, Square(n)))}
 }
 
-func reciprocalRow[T kernel.Float](d, x []T) {
-	x = x[:len(d)]
-	for i, v := range x {
-		d[i] = 1 / v
-	}
-}
+// reciprocalRow returns the row kernel: kernel.ReciprocalRow, as a plain function of T.
+func reciprocalRow[T kernel.Float]() kernel.UnaryRow[T] { return kernel.ReciprocalRowFunc[T]() }
