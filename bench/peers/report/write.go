@@ -515,13 +515,12 @@ func (w *writer) bounds(profs []Profile) {
 // an entry is printed only when a function it names is in the table.
 var legend = []struct{ prefix, text string }{
 	{"math.", "`math.*`: Go's float64 math library, where an element-wise kernel calls it."},
-	{"internal/kernel.", "`internal/kernel.*` (outside GEMM): tapegrad's numeric helpers, such as its float32 exp and expm1."},
+	{"internal/kernel/avx2.", "`internal/kernel/avx2.*` (outside GEMM): tapegrad's AVX2 row kernels: element-wise arithmetic (`SubSVV`: a row of a − b, float32), exp and expm1."},
+	{"internal/kernel.", "`internal/kernel.*` (outside GEMM): tapegrad's numeric helpers and the portable side of its row kernels (element-wise arithmetic, float32 exp and expm1)."},
 	{"nodes.actRow.eluRow", "`nodes.actRow.eluRow`: the ELU/SELU forward row kernel (nodes/elu.go), run inside the fused dense+activation and BatchNorm+activation instructions."},
 	{"nodes.actGradRowOf.eluGradRow", "`nodes.actGradRowOf.eluGradRow`: the ELU/SELU backward row kernel."},
 	{"nodes.bindDense", "`nodes.bindDense`: the dense instruction (GEMM, bias, activation); here only its non-GEMM part, the bias and activation sweep."},
 	{"nodes.bindFused", "`nodes.bindFused`: fused element-wise chains; in these programs chiefly the SGD update of each variable."},
-	{"nodes.subRow", "`nodes.subRow`, `nodes.mulRow`: row operations of those chains."},
-	{"nodes.mulRow", "`nodes.subRow`, `nodes.mulRow`: row operations of those chains."},
 	{"nodes.bindBNAct", "`nodes.bindBNAct`, `nodes.bindBNActGrad`, `nodes.bindBNGrad`: BatchNorm (fused with its activation), forward and backward."},
 	{"nodes.bindBNGrad", "`nodes.bindBNAct`, `nodes.bindBNActGrad`, `nodes.bindBNGrad`: BatchNorm (fused with its activation), forward and backward."},
 	{"nodes.bindReduceTo", "`nodes.bindReduceTo`: reductions such as the bias gradients (sum_to)."},
