@@ -24,9 +24,14 @@ import "unsafe"
 // call a B panel, not one a tile), and the packers that transpose or copy
 // are assembly too.
 //
-// Three departures from the textbook, each measured (BenchmarkGEMM and
+// Four departures from the textbook, each measured (BenchmarkGEMM and
 // CPU-time runs on AMD Zen 4):
 //
+//   - A C with one row (batch-1 inference), or one column stored
+//     contiguously, is a matrix-vector product and skips all of the above:
+//     GEMV kernels read the matrix once, whole rows at a time, where it lies
+//     (gemv.go). The micro-kernel would use one of its six rows and read B
+//     in strips of 16 columns, ldb apart.
 //   - An untransposed B is not packed when C has few rows (gemmDirectB,
 //     gemmDirectBMax): the kernel reads its panels in place, ldb apart.
 //     Packing a panel pays off only when many A panels reuse it.
@@ -90,6 +95,14 @@ type microKernels[T Float] struct {
 	// dot4[r] computes r rows × 4 columns, dot1[r] r rows × 1 column, for
 	// r = 1, 2.
 	dot4, dot1 [3]dotKernel[T]
+
+	// Optional GEMV kernels for C with one row or one column (see gemv.go).
+	gemvN gemvNKernel[T]
+	gemvT gemvTKernel[T]
+	// gemvMinN and gemvMinT are the fewest elements of C that gemvN and
+	// gemvT compute; below, the packed path was measured faster (gemvN's
+	// sums are then too few to hide the latency of its multiply-adds).
+	gemvMinN, gemvMinT int
 }
 
 // maskedKernel is a microKernel that computes only the first w columns of
@@ -160,6 +173,7 @@ type packedGemm[T Float] struct {
 	kc, mc, nc int
 	bufs       FreeList[packBuf[T]]
 	jobs       FreeList[packedJob[T]]
+	gemvJobs   FreeList[gemvJob[T]]
 }
 
 func newPackedGemm[T Float](k *microKernels[T]) *packedGemm[T] {
@@ -172,6 +186,11 @@ func newPackedGemm[T Float](k *microKernels[T]) *packedGemm[T] {
 	g.bufs.New = func() *packBuf[T] { return new(packBuf[T]) }
 	g.jobs.New = func() *packedJob[T] {
 		j := &packedJob[T]{g: g}
+		j.body = j.run
+		return j
+	}
+	g.gemvJobs.New = func() *gemvJob[T] {
+		j := &gemvJob[T]{g: g}
 		j.body = j.run
 		return j
 	}
@@ -248,6 +267,9 @@ func (g *packedGemm[T]) gemm(transA, transB bool, m, n, k int, alpha T, a []T, l
 		return
 	}
 	x := gemmArgs[T]{transA, transB, m, n, k, alpha, beta, a, b, c, lda, ldb, ldc}
+	if g.gemv(&x) {
+		return
+	}
 	tm, tn := g.grid(transA, transB, m, n, k)
 	if tm*tn == 1 {
 		buf := g.bufs.Get()

@@ -19,7 +19,8 @@ func portableKernels[T Float]() *microKernels[T] {
 }
 
 func newPortableKernels[T Float](mr, nr int) *microKernels[T] {
-	ks := &microKernels[T]{name: "portable", mr: mr, nr: nr}
+	ks := &microKernels[T]{name: "portable", mr: mr, nr: nr,
+		gemvN: portableGemvN[T], gemvT: portableGemvT[T], gemvMinN: 8, gemvMinT: 1}
 	for r := 1; r <= mr; r++ {
 		ks.wide[r] = portableKernel[T](r, nr)
 		ks.narrow[r] = portableKernel[T](r, nr/2)
@@ -149,4 +150,79 @@ func store4[T Float](c []T, v0, v1, v2, v3, alpha, beta T) {
 	c[1] = alpha*v1 + beta*c[1]
 	c[2] = alpha*v2 + beta*c[2]
 	c[3] = alpha*v3 + beta*c[3]
+}
+
+// portableGemvN is the GEMV kernel y = alpha·x·B + beta·y for B stored
+// k×n (see gemvNKernel): the rows of B eight at a time (the last k mod 8
+// four, then one at a time), each element's sum taking them in the order
+// of l. Eight rows a pass measured faster than four (by 10–20%) or two.
+func portableGemvN[T Float](n, k int, x, b []T, ldb int, y, s []T, alpha, beta T) {
+	s = s[:n]
+	clear(s)
+	l := 0
+	for ; l+8 <= k; l += 8 {
+		x0, x1, x2, x3, x4, x5, x6, x7 := x[l], x[l+1], x[l+2], x[l+3], x[l+4], x[l+5], x[l+6], x[l+7]
+		b0 := b[l*ldb:][:len(s)]
+		b1 := b[(l+1)*ldb:][:len(s)]
+		b2 := b[(l+2)*ldb:][:len(s)]
+		b3 := b[(l+3)*ldb:][:len(s)]
+		b4 := b[(l+4)*ldb:][:len(s)]
+		b5 := b[(l+5)*ldb:][:len(s)]
+		b6 := b[(l+6)*ldb:][:len(s)]
+		b7 := b[(l+7)*ldb:][:len(s)]
+		for j := range s {
+			s[j] += x0*b0[j] + x1*b1[j] + x2*b2[j] + x3*b3[j] + x4*b4[j] + x5*b5[j] + x6*b6[j] + x7*b7[j]
+		}
+	}
+	if l+4 <= k {
+		x0, x1, x2, x3 := x[l], x[l+1], x[l+2], x[l+3]
+		b0 := b[l*ldb:][:len(s)]
+		b1 := b[(l+1)*ldb:][:len(s)]
+		b2 := b[(l+2)*ldb:][:len(s)]
+		b3 := b[(l+3)*ldb:][:len(s)]
+		for j := range s {
+			s[j] += x0*b0[j] + x1*b1[j] + x2*b2[j] + x3*b3[j]
+		}
+		l += 4
+	}
+	for ; l < k; l++ {
+		xl := x[l]
+		bl := b[l*ldb:][:len(s)]
+		for j := range s {
+			s[j] += xl * bl[j]
+		}
+	}
+	y = y[:len(s)]
+	if beta == 0 {
+		for j, v := range s {
+			y[j] = alpha * v
+		}
+		return
+	}
+	for j, v := range s {
+		y[j] = alpha*v + beta*y[j]
+	}
+}
+
+// portableGemvT is the GEMV kernel y = alpha·B·x + beta·y for B stored
+// n×k (see gemvTKernel): dot products with four rows of B at a time, each
+// summed in the order of l.
+func portableGemvT[T Float](n, k int, x, b []T, ldb int, y []T, alpha, beta T) {
+	x = x[:k]
+	j := 0
+	for ; j+4 <= n; j += 4 {
+		s0, s1, s2, s3 := dot1x4(x, b[j*ldb:], ldb)
+		store4(y[j:], s0, s1, s2, s3, alpha, beta)
+	}
+	for ; j < n; j++ {
+		var s T
+		for l, v := range b[j*ldb:][:k] {
+			s += x[l] * v
+		}
+		if beta == 0 {
+			y[j] = alpha * s
+		} else {
+			y[j] = alpha*s + beta*y[j]
+		}
+	}
 }

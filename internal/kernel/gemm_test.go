@@ -101,7 +101,8 @@ type gemmCase struct {
 	transA, transB bool
 	m, n, k        int
 	alpha, beta    float64
-	pad            int // extra elements per row: leading dimensions above the row length
+	pad            int    // extra elements per row: leading dimensions above the row length
+	pads           [3]int // more extra elements per row of A, B and C
 }
 
 // gemmCases draws many shapes, always including the degenerate sizes 0 and
@@ -130,7 +131,7 @@ func gemmCases(rng *rand.Rand, random int) []gemmCase {
 		{64, 1024, 40}, {40, 512, 30}, {33, 1030, 17}, // B rows 4 KiB apart: packed, not read in place
 	} {
 		for tr := 0; tr < 4; tr++ {
-			cases = append(cases, gemmCase{tr&1 != 0, tr&2 != 0, fixed[0], fixed[1], fixed[2], 1, 0.5, tr})
+			cases = append(cases, gemmCase{tr&1 != 0, tr&2 != 0, fixed[0], fixed[1], fixed[2], 1, 0.5, tr, [3]int{}})
 		}
 	}
 	for range random {
@@ -172,6 +173,52 @@ func refCases() []gemmCase {
 	add(true, false, 3072, 100, 128)
 	add(true, false, 100, 100, 128)
 	add(true, false, 100, 10, 128)
+	return cases
+}
+
+// gemvCases draws matrix-vector products: C with one row (batch-1
+// inference, x·W) or one column, which the packed GEMM computes with its
+// GEMV kernels (gemv.go) where there are enough columns, with the packed
+// path below that and when a column of C is strided. Random K and N (most
+// around the blocks of the kernels and their thresholds, some to 900), every
+// transpose, alpha and beta, and each operand padded by its own random
+// amount, so that the vector may be strided (a column of a matrix stored
+// row-major) and the matrix's rows any distance apart; the padding holds
+// NaN.
+func gemvCases(rng *rand.Rand, random int) []gemmCase {
+	dim := func() int {
+		switch rng.IntN(4) {
+		case 0:
+			return 1 + rng.IntN(16)
+		case 1:
+			return []int{7, 8, 9, 23, 24, 25, 31, 32, 33, 47, 48, 49, 63, 64, 65, 96, 97}[rng.IntN(17)]
+		case 2:
+			return 1 + rng.IntN(300)
+		}
+		return 1 + rng.IntN(900)
+	}
+	alphas := []float64{1, -0.5, 2.5}
+	betas := []float64{0, 1, 0.5, -2}
+	var cases []gemmCase
+	for range random {
+		tc := gemmCase{
+			transA: rng.IntN(2) == 1, transB: rng.IntN(2) == 1,
+			m: 1, n: dim(), k: dim(),
+			alpha: alphas[rng.IntN(len(alphas))], beta: betas[rng.IntN(len(betas))],
+		}
+		if rng.IntN(3) == 0 {
+			tc.m, tc.n = tc.n, 1 // one column
+		}
+		for i := range tc.pads {
+			if rng.IntN(2) == 0 {
+				tc.pads[i] = rng.IntN(20)
+			}
+		}
+		if tc.n == 1 && rng.IntN(4) != 0 {
+			tc.pads[2] = 0 // mostly a contiguous column, which the GEMV kernels take
+		}
+		cases = append(cases, tc)
+	}
 	return cases
 }
 
@@ -222,9 +269,9 @@ func checkGemmCase[T Float](t *testing.T, name string, gemm GemmFunc[T], rng *ra
 	t.Helper()
 	ar, ac := dims(tc.transA, tc.m, tc.k)
 	br, bc := dims(tc.transB, tc.k, tc.n)
-	a, lda := matrix[T](rng, ar, ac, tc.pad)
-	b, ldb := matrix[T](rng, br, bc, tc.pad)
-	c, ldc := matrix[T](rng, tc.m, tc.n, tc.pad)
+	a, lda := matrix[T](rng, ar, ac, tc.pad+tc.pads[0])
+	b, ldb := matrix[T](rng, br, bc, tc.pad+tc.pads[1])
+	c, ldc := matrix[T](rng, tc.m, tc.n, tc.pad+tc.pads[2])
 	if tc.beta == 0 {
 		// beta == 0: C is output only, NaN in it must not leak through
 		for i := range c {
@@ -268,6 +315,9 @@ func testGemm[T Float](t *testing.T) {
 			for _, tc := range gemmCases(rng, random) {
 				checkGemmCase(t, impl.name, impl.f, rng, tc)
 			}
+			for _, tc := range gemvCases(rng, random/2) {
+				checkGemmCase(t, impl.name, impl.f, rng, tc)
+			}
 			for _, tc := range refCases() {
 				if raceEnabled && tc.m*tc.n*tc.k > 1<<24 {
 					continue // the largest reference shapes: minutes under the race detector
@@ -281,7 +331,8 @@ func testGemm[T Float](t *testing.T) {
 // The same tests for Gemm (the build's GEMM) and for the packed GEMM with
 // every family of micro-kernels the build has: thousands of random shapes
 // (0 ≤ m, n, k ≤ 300, every transpose, alpha and beta, padded leading
-// dimensions) and the reference models' shapes.
+// dimensions), as many again with one row or one column (gemvCases) and the
+// reference models' shapes.
 func TestGemmFloat64(t *testing.T) { testGemm[float64](t) }
 
 func TestGemmFloat32(t *testing.T) { testGemm[float32](t) }
@@ -295,6 +346,10 @@ func TestGemmThreads(t *testing.T) {
 		{m: 128, n: 300, k: 784, alpha: 1}, {m: 784, n: 300, k: 128, transA: true, alpha: 1, beta: 1},
 		{m: 300, n: 13, k: 400, transB: true, alpha: -1, beta: 0.5}, {m: 7, n: 1000, k: 300, alpha: 2},
 		{m: 1000, n: 5, k: 300, transA: true, transB: true, alpha: 1, pad: 3}, {m: 97, n: 131, k: 200, alpha: 1, pad: 1},
+		// one row or one column: the GEMV kernels, C cut along its length
+		{m: 1, n: 3001, k: 700, alpha: 1}, {m: 1, n: 1999, k: 613, transB: true, alpha: -1, beta: 0.5},
+		{m: 1, n: 2100, k: 517, transA: true, alpha: 2, beta: 1, pads: [3]int{0, 5, 0}},
+		{m: 2500, n: 1, k: 501, transA: true, alpha: 1}, {m: 2047, n: 1, k: 600, alpha: 1, beta: -2, pads: [3]int{1, 3, 0}},
 	}
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
 	for _, impl := range packedImpls[float32]() {
@@ -321,6 +376,52 @@ func TestGemmThreads(t *testing.T) {
 	}
 }
 
+// A C with one row, or one column stored contiguously, goes to the GEMV
+// kernels when it has enough columns (rows), and only then; every other
+// shape to the packed path. (The tests above check the results, whichever
+// path computes them; this one that the path they mean to test is taken.)
+func TestGemvPath(t *testing.T) {
+	testGemvPath(t, asmKernels[float32]())
+	testGemvPath(t, asmKernels[float64]())
+	testGemvPath(t, portableKernels[float32]())
+	testGemvPath(t, portableKernels[float64]())
+}
+
+func testGemvPath[T Float](t *testing.T, ks *microKernels[T]) {
+	if ks == nil {
+		return // no assembly kernels in this build or on this CPU
+	}
+	g := newPackedGemm(ks)
+	big := max(ks.gemvMinN, ks.gemvMinT)
+	for _, tc := range []struct {
+		ta, tb    bool
+		m, n, ldc int
+		want      bool
+	}{
+		{false, false, 1, big, big, true}, {true, false, 1, big, big, true},
+		{false, true, 1, big, big, true}, {true, true, 1, big, big, true},
+		{false, false, big, 1, 1, true}, {true, false, big, 1, 1, true},
+		{false, true, big, 1, 1, true}, {true, true, big, 1, 1, true},
+		{false, false, big, 1, 2, false}, // a strided column of C
+		{false, false, 2, big, big, false},
+		{false, false, 1, ks.gemvMinN - 1, big, false},
+		{false, true, 1, ks.gemvMinT - 1, big, ks.gemvMinT <= 1},
+		{true, true, ks.gemvMinN - 1, 1, 1, false}, // Cᵀ = op(B)ᵀ·A: gemvN
+	} {
+		if tc.m < 1 || tc.n < 1 {
+			continue
+		}
+		k := 9
+		ar, ac := dims(tc.ta, tc.m, k)
+		br, bc := dims(tc.tb, k, tc.n)
+		x := gemmArgs[T]{transA: tc.ta, transB: tc.tb, m: tc.m, n: tc.n, k: k, alpha: 1,
+			a: make([]T, ar*ac), lda: ac, b: make([]T, br*bc), ldb: bc, c: make([]T, (tc.m-1)*tc.ldc+tc.n), ldc: tc.ldc}
+		if got := g.gemv(&x); got != tc.want {
+			t.Errorf("%s[%T]: gemv(transA %v, transB %v, m %d, n %d, ldc %d) = %v, want %v", ks.name, T(0), tc.ta, tc.tb, tc.m, tc.n, tc.ldc, got, tc.want)
+		}
+	}
+}
+
 // The result may not depend on where the operands lie: their alignment, or
 // how far their slices run past the matrices (the VM's buffers are views of
 // one arena, laid out differently by different programs). The same bits,
@@ -331,6 +432,8 @@ func TestGemmBitsIndependentOfLayout(t *testing.T) {
 		{m: 5, n: 10, k: 100, alpha: 1}, {m: 1, n: 13, k: 7, alpha: 1}, {m: 40, n: 21, k: 300, alpha: 1},
 		{m: 3, n: 29, k: 50, transB: true, alpha: 1}, {m: 130, n: 19, k: 64, transA: true, alpha: 1, beta: 1},
 		{m: 64, n: 1024, k: 9, alpha: 1}, {m: 7, n: 100, k: 1, transA: true, transB: true, alpha: 1},
+		{m: 1, n: 300, k: 101, alpha: 1}, {m: 1, n: 77, k: 33, transB: true, alpha: 1, beta: 1},
+		{m: 1, n: 70, k: 20, transA: true, alpha: 1}, {m: 99, n: 1, k: 50, alpha: 1}, {m: 61, n: 1, k: 45, transA: true, alpha: 1},
 	}
 	for _, impl := range packedImpls[float32]() {
 		for _, tc := range cases {
@@ -371,8 +474,8 @@ func TestGemmBitsIndependentOfLayout(t *testing.T) {
 func runCase[T Float](gemm GemmFunc[T], rng *rand.Rand, tc gemmCase) []T {
 	ar, ac := dims(tc.transA, tc.m, tc.k)
 	br, bc := dims(tc.transB, tc.k, tc.n)
-	a, lda := matrix[T](rng, ar, ac, tc.pad)
-	b, ldb := matrix[T](rng, br, bc, tc.pad)
+	a, lda := matrix[T](rng, ar, ac, tc.pad+tc.pads[0])
+	b, ldb := matrix[T](rng, br, bc, tc.pad+tc.pads[1])
 	c := make([]T, tc.m*tc.n)
 	gemm(tc.transA, tc.transB, tc.m, tc.n, tc.k, T(tc.alpha), a, lda, b, ldb, 0, c, tc.n)
 	return c
@@ -444,6 +547,8 @@ func TestGemmAllocs(t *testing.T) {
 		{false, false, 128, 300, 784}, {false, false, 128, 100, 300}, {false, false, 128, 10, 100},
 		{false, true, 128, 784, 300}, {true, false, 784, 300, 128}, {true, true, 300, 200, 128},
 		{false, false, 1, 300, 784}, {false, false, 5, 13, 7},
+		{false, true, 1, 784, 300}, {true, false, 1, 300, 784}, {false, false, 300, 1, 784}, {true, true, 300, 1, 100},
+		{false, false, 1, 3000, 700}, {false, true, 1, 2000, 600},
 	}
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
 	for _, procs := range []int{1, 2} {

@@ -303,3 +303,23 @@ func KernDotD1x1(k int, a []float64, lda int, b []float64, ldb int, c []float64,
 //
 //go:noescape
 func KernDotD2x1(k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int, alpha, beta float64)
+
+// KernGemvNS computes y = alpha·x·B + beta·y for one row x; see the package documentation.
+//
+//go:noescape
+func KernGemvNS(n, k int, x, b []float32, ldb int, y, s []float32, alpha, beta float32)
+
+// KernGemvTS computes y = alpha·B·x + beta·y, dot products of x with the rows of B; see the package documentation.
+//
+//go:noescape
+func KernGemvTS(n, k int, x, b []float32, ldb int, y []float32, alpha, beta float32)
+
+// KernGemvND computes y = alpha·x·B + beta·y for one row x; see the package documentation.
+//
+//go:noescape
+func KernGemvND(n, k int, x, b []float64, ldb int, y, s []float64, alpha, beta float64)
+
+// KernGemvTD computes y = alpha·B·x + beta·y, dot products of x with the rows of B; see the package documentation.
+//
+//go:noescape
+func KernGemvTD(n, k int, x, b []float64, ldb int, y []float64, alpha, beta float64)

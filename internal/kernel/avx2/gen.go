@@ -17,6 +17,9 @@
 // four times, rotates over several sets of accumulators so that enough
 // independent FMA chains are in flight to cover the FMA latency; the sets
 // are summed at the end.
+//
+// It also writes the dot-product kernels (dotKernel) and the GEMV kernels
+// for a C with one row or one column (gemvNKernel, gemvTKernel).
 package main
 
 import (
@@ -81,6 +84,10 @@ func main() {
 				dotKernel(&w, &d, t, r, c)
 			}
 		}
+	}
+	for _, t := range []dtype{f32, f64} {
+		gemvNKernel(&w, &d, t)
+		gemvTKernel(&w, &d, t)
 	}
 	if err := os.WriteFile(*out, w.Bytes(), 0o644); err != nil {
 		log.Fatal(err)
@@ -518,4 +525,428 @@ func log2(n int) int {
 		l++
 	}
 	return l
+}
+
+// rowAddr returns the address of row q of a group of rows ldb bytes apart:
+// rows 0–3 from R12, rows 4–7 from R13 (R12 + 4·ldb), with R8 = ldb and
+// R9 = 3·ldb; off bytes along the row.
+func rowAddr(q, off int) string {
+	base := "R12"
+	if q >= 4 {
+		base = "R13"
+	}
+	return fmt.Sprintf([]string{"%d(%s)", "%d(%s)(R8*1)", "%d(%s)(R8*2)", "%d(%s)(R9*1)"}[q%4], off, base)
+}
+
+// loadTailMask sets reg to the mask of the first (reg count mod lanes)
+// lanes, from tailMask; it uses AX and R12.
+func loadTailMask(p func(string, ...any), t dtype, count, reg string, shift int) {
+	p("MOVQ %s, AX", count)
+	p("ANDQ $%d, AX", t.lanes-1)
+	p("SHLQ $%d, AX", shift)
+	p("LEAQ tailMask<>(SB), R12")
+	p("ADDQ $32, R12")
+	p("SUBQ AX, R12")
+	p("VMOVDQU (R12), %s", reg)
+}
+
+// gemvNKernel writes KernGemvN{T}: y = alpha·x·B + beta·y for a vector x of
+// k elements and a k×n matrix B (rows ldb elements apart), with the partial
+// sums in s (n elements; s may be y itself when beta is ±0):
+//
+//	s[j] = Σ_l x[l]·b[l·ldb+j], summed in the order of l, one FMA a step
+//	y[j] = alpha·s[j] + beta·y[j]
+//
+// The rows of B are streamed whole, eight at a time (four, two, one for the
+// last k mod 8): for each block of 32 float32 or 16 float64 columns, the
+// partial sums are loaded into Y0–Y3, get the eight rows' multiply-adds
+// and are stored back; the last n mod lanes columns go through the mask in
+// Y4. Each element's sum is the same sequence of FMAs whatever n, its
+// column and the blocking, so the result does not depend on how a caller
+// cuts the columns. The broadcast values of x live in Y8–Y15.
+func gemvNKernel(w, d *bytes.Buffer, t dtype) {
+	name := "KernGemvN" + t.name
+	L := t.lanes
+	shift := log2(t.size)
+	alphaOff, betaOff := 120, 120+t.size
+	argSize := 120 + 2*t.size
+	p := func(format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n", args...) }
+	label := func(l string) { fmt.Fprintf(w, "%s_%s:\n", name, l) }
+	mov := "VMOVUP" + t.ps[1:]
+	maskmov := "VMASKMOV" + t.ps
+	args := fmt.Sprintf("n, k int, x, b []%[1]s, ldb int, y, s []%[1]s, alpha, beta %[1]s", t.goType)
+	fmt.Fprintf(d, "\n// %s computes y = alpha·x·B + beta·y for one row x; see the package documentation.\n//\n//go:noescape\n", name)
+	fmt.Fprintf(d, "func %s(%s)\n", name, args)
+	fmt.Fprintf(w, "\n// func %s(%s)\n", name, args)
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-%d\n", name, argSize)
+	p("MOVQ n+0(FP), R11")
+	p("MOVQ k+8(FP), CX")
+	p("MOVQ x_base+16(FP), SI")
+	p("MOVQ b_base+40(FP), DI")
+	p("MOVQ ldb+64(FP), R8")
+	p("SHLQ $%d, R8", shift)
+	p("LEAQ (R8)(R8*2), R9")
+	p("MOVQ y_base+72(FP), DX")
+	loadTailMask(p, t, "R11", "Y4", shift)
+
+	// walk runs body over the n columns: blocks of four registers, then
+	// single registers, then the masked last n mod lanes; after each,
+	// the pointers ptrs move on.
+	walk := func(tag string, ptrs []string, body func(regs int, masked bool)) {
+		adv := func(bytes int) {
+			for _, r := range ptrs {
+				p("ADDQ $%d, %s", bytes, r)
+			}
+		}
+		p("MOVQ R11, AX")
+		p("CMPQ AX, $%d", 4*L)
+		p("JB %s_%s1", name, tag)
+		label(tag + "4")
+		body(4, false)
+		adv(128)
+		p("SUBQ $%d, AX", 4*L)
+		p("CMPQ AX, $%d", 4*L)
+		p("JAE %s_%s4", name, tag)
+		label(tag + "1")
+		p("CMPQ AX, $%d", L)
+		p("JB %s_%sm", name, tag)
+		body(1, false)
+		adv(32)
+		p("SUBQ $%d, AX", L)
+		p("JMP %s_%s1", name, tag)
+		label(tag + "m")
+		p("TESTQ AX, AX")
+		p("JZ %s_%sdone", name, tag)
+		body(1, true)
+		label(tag + "done")
+	}
+
+	// zero the partial sums
+	p("MOVQ s_base+96(FP), R10")
+	p("VXORPS Y5, Y5, Y5")
+	walk("zero", []string{"R10"}, func(regs int, masked bool) {
+		for r := 0; r < regs; r++ {
+			if masked {
+				p("%s Y5, Y4, (R10)", maskmov)
+			} else {
+				p("%s Y5, %d(R10)", mov, 32*r)
+			}
+		}
+	})
+
+	// group emits the pass of G rows of B (at DI; x at SI) over s.
+	group := func(G int) {
+		tag := fmt.Sprintf("g%d", G)
+		for q := 0; q < G; q++ {
+			p("%s %d(SI), Y%d", t.bcast, q*t.size, 15-q)
+		}
+		p("MOVQ s_base+96(FP), R10")
+		p("MOVQ DI, R12")
+		ptrs := []string{"R10", "R12"}
+		if G > 4 {
+			p("LEAQ (DI)(R8*4), R13")
+			ptrs = append(ptrs, "R13")
+		}
+		walk(tag, ptrs, func(regs int, masked bool) {
+			if masked {
+				p("%s (R10), Y4, Y0", maskmov)
+				for q := 0; q < G; q++ {
+					p("%s %s, Y4, Y5", maskmov, rowAddr(q, 0))
+					p("VFMADD231%s Y5, Y%d, Y0", t.ps, 15-q)
+				}
+				p("%s Y0, Y4, (R10)", maskmov)
+				return
+			}
+			for r := 0; r < regs; r++ {
+				p("%s %d(R10), Y%d", mov, 32*r, r)
+			}
+			for q := 0; q < G; q++ {
+				for r := 0; r < regs; r++ {
+					p("VFMADD231%s %s, Y%d, Y%d", t.ps, rowAddr(q, 32*r), 15-q, r)
+				}
+			}
+			for r := 0; r < regs; r++ {
+				p("%s Y%d, %d(R10)", mov, r, 32*r)
+			}
+		})
+		p("ADDQ $%d, SI", G*t.size)
+		if G == 1 {
+			p("ADDQ R8, DI")
+		} else {
+			p("LEAQ (DI)(R8*%d), DI", G)
+		}
+	}
+	p("MOVQ CX, BX")
+	p("SHRQ $3, BX")
+	p("JZ %s_rest4", name)
+	label("rows8")
+	group(8)
+	p("DECQ BX")
+	p("JNZ %s_rows8", name)
+	for _, G := range []int{4, 2, 1} {
+		label(fmt.Sprintf("rest%d", G))
+		next := "final"
+		if G > 1 {
+			next = fmt.Sprintf("rest%d", G/2)
+		}
+		p("TESTQ $%d, CX", G)
+		p("JZ %s_%s", name, next)
+		group(G)
+	}
+
+	// y = alpha·s + beta·y (y not read when beta is ±0)
+	label("final")
+	p("%s alpha+%d(FP), Y8", t.bcast, alphaOff)
+	p("%s beta+%d(FP), Y9", t.bcast, betaOff)
+	if t.size == 4 {
+		p("MOVL beta+%d(FP), BX", betaOff)
+		p("SHLL $1, BX")
+	} else {
+		p("MOVQ beta+%d(FP), BX", betaOff)
+		p("SHLQ $1, BX")
+	}
+	for _, withBeta := range []bool{true, false} {
+		tag := "fb"
+		if withBeta {
+			p("JZ %s_f0", name)
+		} else {
+			label("f0")
+			tag = "f0"
+		}
+		p("MOVQ s_base+96(FP), R10")
+		p("MOVQ y_base+72(FP), DX")
+		walk(tag, []string{"R10", "DX"}, func(regs int, masked bool) {
+			if masked {
+				p("%s (R10), Y4, Y0", maskmov)
+				p("VMUL%s Y8, Y0, Y0", t.ps)
+				if withBeta {
+					p("%s (DX), Y4, Y5", maskmov)
+					p("VFMADD231%s Y5, Y9, Y0", t.ps)
+				}
+				p("%s Y0, Y4, (DX)", maskmov)
+				return
+			}
+			for r := 0; r < regs; r++ {
+				p("VMUL%s %d(R10), Y8, Y%d", t.ps, 32*r, r)
+				if withBeta {
+					p("VFMADD231%s %d(DX), Y9, Y%d", t.ps, 32*r, r)
+				}
+				p("%s Y%d, %d(DX)", mov, r, 32*r)
+			}
+		})
+		if withBeta {
+			p("VZEROUPPER")
+			p("RET")
+		}
+	}
+	p("VZEROUPPER")
+	p("RET")
+}
+
+// gemvTKernel writes KernGemvT{T}: y = alpha·B·x + beta·y for a vector x of
+// k elements and an n×k matrix B (rows ldb elements apart):
+//
+//	y[j] = alpha·Σ_l x[l]·b[j·ldb+l] + beta·y[j]
+//
+// as dot products of x with eight rows of B at a time (then four, two, one
+// for the last n mod 8), one accumulator a row (Y0–Y7) over blocks of lanes
+// and the last k mod lanes through the mask in Y14. The lanes of a row are
+// reduced in the same order by every group size ((l0+l1)+(l2+l3), then the
+// two halves), so each element's sum is the same whatever n and its row:
+// the result does not depend on how a caller cuts the rows. x's block in
+// Y15; alpha and beta in Y11 and Y12.
+func gemvTKernel(w, d *bytes.Buffer, t dtype) {
+	name := "KernGemvT" + t.name
+	L := t.lanes
+	shift := log2(t.size)
+	alphaOff, betaOff := 96, 96+t.size
+	argSize := 96 + 2*t.size
+	p := func(format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n", args...) }
+	label := func(l string) { fmt.Fprintf(w, "%s_%s:\n", name, l) }
+	mov := "VMOVUP" + t.ps[1:]
+	maskmov := "VMASKMOV" + t.ps
+	args := fmt.Sprintf("n, k int, x, b []%[1]s, ldb int, y []%[1]s, alpha, beta %[1]s", t.goType)
+	fmt.Fprintf(d, "\n// %s computes y = alpha·B·x + beta·y, dot products of x with the rows of B; see the package documentation.\n//\n//go:noescape\n", name)
+	fmt.Fprintf(d, "func %s(%s)\n", name, args)
+	fmt.Fprintf(w, "\n// func %s(%s)\n", name, args)
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-%d\n", name, argSize)
+	p("MOVQ n+0(FP), R11")
+	p("MOVQ k+8(FP), CX")
+	p("MOVQ b_base+40(FP), DI")
+	p("MOVQ ldb+64(FP), R8")
+	p("SHLQ $%d, R8", shift)
+	p("LEAQ (R8)(R8*2), R9")
+	p("MOVQ y_base+72(FP), DX")
+	loadTailMask(p, t, "CX", "Y14", shift)
+	p("%s alpha+%d(FP), Y11", t.bcast, alphaOff)
+	p("%s beta+%d(FP), Y12", t.bcast, betaOff)
+
+	// the results of a group: f32: Y0 (8 rows), X0 (4, 2 or 1); f64: Y0
+	// and Y4 (8), Y0 (4), X0 (2, 1)
+	group := func(G int) {
+		tag := fmt.Sprintf("g%d", G)
+		p("MOVQ x_base+16(FP), SI")
+		p("MOVQ DI, R12")
+		if G > 4 {
+			p("LEAQ (DI)(R8*4), R13")
+		}
+		for q := 0; q < G; q++ {
+			p("VXORPS Y%d, Y%d, Y%d", q, q, q)
+		}
+		p("MOVQ CX, BX")
+		p("SHRQ $%d, BX", log2(L))
+		p("JZ %s_%stail", name, tag)
+		label(tag + "loop")
+		p("%s (SI), Y15", mov)
+		for q := 0; q < G; q++ {
+			p("VFMADD231%s %s, Y15, Y%d", t.ps, rowAddr(q, 0), q)
+		}
+		p("ADDQ $32, SI")
+		p("ADDQ $32, R12")
+		if G > 4 {
+			p("ADDQ $32, R13")
+		}
+		p("DECQ BX")
+		p("JNZ %s_%sloop", name, tag)
+		label(tag + "tail")
+		p("TESTQ $%d, CX", L-1)
+		p("JZ %s_%ssum", name, tag)
+		p("%s (SI), Y14, Y15", maskmov)
+		for q := 0; q < G; q++ {
+			p("%s %s, Y14, Y13", maskmov, rowAddr(q, 0))
+			p("VFMADD231%s Y13, Y15, Y%d", t.ps, q)
+		}
+		label(tag + "sum")
+		// reduce: every row's sum is ((l0+l1)+(l2+l3)) + ((l4+l5)+(l6+l7))
+		// (float32) or (l0+l1)+(l2+l3) (float64)
+		var outs []string // result registers, in order
+		var width int     // bytes each holds
+		if t.size == 4 {
+			switch G {
+			case 8:
+				p("VHADDPS Y1, Y0, Y0")
+				p("VHADDPS Y3, Y2, Y2")
+				p("VHADDPS Y5, Y4, Y4")
+				p("VHADDPS Y7, Y6, Y6")
+				p("VHADDPS Y2, Y0, Y0")
+				p("VHADDPS Y6, Y4, Y4")
+				p("VPERM2F128 $0x20, Y4, Y0, Y8")
+				p("VPERM2F128 $0x31, Y4, Y0, Y9")
+				p("VADDPS Y9, Y8, Y0")
+				outs, width = []string{"Y0"}, 32
+			case 4:
+				p("VHADDPS Y1, Y0, Y0")
+				p("VHADDPS Y3, Y2, Y2")
+				p("VHADDPS Y2, Y0, Y0")
+				outs, width = []string{"X0"}, 16
+			case 2:
+				p("VHADDPS Y1, Y0, Y0")
+				p("VHADDPS Y0, Y0, Y0")
+				outs, width = []string{"X0"}, 8
+			case 1:
+				p("VHADDPS Y0, Y0, Y0")
+				p("VHADDPS Y0, Y0, Y0")
+				outs, width = []string{"X0"}, 4
+			}
+			if G < 8 {
+				p("VEXTRACTF128 $1, Y0, X8")
+				p("VADDPS X8, X0, X0")
+			}
+		} else {
+			quad := func(out string, r int) { // rows r…r+3 into out
+				p("VHADDPD Y%d, Y%d, Y%d", r+1, r, r)
+				p("VHADDPD Y%d, Y%d, Y%d", r+3, r+2, r+2)
+				p("VPERM2F128 $0x20, Y%d, Y%d, Y8", r+2, r)
+				p("VPERM2F128 $0x31, Y%d, Y%d, Y9", r+2, r)
+				p("VADDPD Y9, Y8, %s", out)
+			}
+			switch G {
+			case 8:
+				quad("Y0", 0)
+				quad("Y4", 4)
+				outs, width = []string{"Y0", "Y4"}, 32
+			case 4:
+				quad("Y0", 0)
+				outs, width = []string{"Y0"}, 32
+			case 2:
+				p("VHADDPD Y1, Y0, Y0")
+				outs, width = []string{"X0"}, 16
+			case 1:
+				p("VHADDPD Y0, Y0, Y0")
+				outs, width = []string{"X0"}, 8
+			}
+			if G < 4 {
+				p("VEXTRACTF128 $1, Y0, X8")
+				p("VADDPD X8, X0, X0")
+			}
+		}
+		// y = alpha·sum + beta·y, y not read when beta is ±0
+		for i, o := range outs {
+			x := "X" + o[1:]
+			reg := o
+			if width < 32 {
+				reg = x
+			}
+			a := "Y11"
+			bt := "Y12"
+			if width < 32 {
+				a, bt = "X11", "X12"
+			}
+			p("VMUL%s %s, %s, %s", t.ps, a, reg, reg)
+			if t.size == 4 {
+				p("MOVL beta+%d(FP), AX", betaOff)
+				p("SHLL $1, AX")
+			} else {
+				p("MOVQ beta+%d(FP), AX", betaOff)
+				p("SHLQ $1, AX")
+			}
+			st := fmt.Sprintf("%sst%d", tag, i)
+			p("JZ %s_%s", name, st)
+			off := 32 * i
+			switch {
+			case width >= 16:
+				p("VFMADD231%s %d(DX), %s, %s", t.ps, off, bt, reg)
+			case width == 8:
+				p("VMOVSD %d(DX), X10", off)
+				p("VFMADD231%s X10, X12, %s", t.ps, reg)
+			default: // one float32
+				p("VFMADD231SS %d(DX), X12, %s", off, reg)
+			}
+			label(st)
+			switch {
+			case width >= 16:
+				p("%s %s, %d(DX)", mov, reg, off)
+			case width == 8:
+				p("VMOVSD %s, %d(DX)", reg, off)
+			default:
+				p("VMOVSS %s, %d(DX)", reg, off)
+			}
+		}
+		p("ADDQ $%d, DX", G*t.size)
+		if G == 1 {
+			p("ADDQ R8, DI")
+		} else {
+			p("LEAQ (DI)(R8*%d), DI", G)
+		}
+	}
+	p("CMPQ R11, $8")
+	p("JB %s_rest4", name)
+	label("rows8")
+	group(8)
+	p("SUBQ $8, R11")
+	p("CMPQ R11, $8")
+	p("JAE %s_rows8", name)
+	for _, G := range []int{4, 2, 1} {
+		label(fmt.Sprintf("rest%d", G))
+		next := "done"
+		if G > 1 {
+			next = fmt.Sprintf("rest%d", G/2)
+		}
+		p("TESTQ $%d, R11", G)
+		p("JZ %s_%s", name, next)
+		group(G)
+	}
+	label("done")
+	p("VZEROUPPER")
+	p("RET")
 }
