@@ -15,7 +15,7 @@ import (
 // and workers (tiled gonum, or its own packed GEMM), gonum's kernels, the
 // cgo call into OpenBLAS. A sample with such a frame on its stack is GEMM
 // time; pprof -ignore drops those samples and leaves what is not GEMM.
-const gemmFrames = `internal/kernel\.(sgemm|dgemm|tiledGemm|packA|packB|addTile|scaleC)\b|internal/kernel\.\(\*(gemmJob|packedJob|packedGemm)|internal/kernel/avx2\.|gonum\.org/v1/gonum/blas|gonum\.org/v1/gonum/internal/asm|_Cfunc_cblas`
+const gemmFrames = `internal/kernel\.(sgemm|dgemm|tiledGemm|packA|packB|addTile|scaleC)\b|internal/kernel\.\(\*gemvJob|internal/kernel\.\(\*(gemmJob|packedJob|packedGemm)|internal/kernel/avx2\.(Kern|Pack)|gonum\.org/v1/gonum/blas|gonum\.org/v1/gonum/internal/asm|_Cfunc_cblas`
 
 // Profile is the non-GEMM part of a CPU profile of BenchmarkRef at one
 // configuration.
