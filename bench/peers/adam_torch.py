@@ -7,7 +7,7 @@ the default (per-parameter) implementation and foreach=True. Medians of 5
 rounds, in milliseconds.
 
     OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 bench/peers/adam_torch.py
-    GOMAXPROCS=1 go test ./train -run XXX -bench 'Adam(Step|Update)/A.*float32' -count 5
+    GOMAXPROCS=1 go test ./train -run XXX -bench 'Adam(Step|Update)' -count 5   (the f32 rows)
 
 (Run both on the same quiet machine; run.sh does not run this script.)
 """
