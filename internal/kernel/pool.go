@@ -82,8 +82,8 @@ func (f *FreeList[T]) Put(x *T) {
 // through a step and block between steps. They poll without yielding
 // (runtime.Gosched would wake an idle thread each time, a system call, and
 // measured slower): a goroutine that needs a poller's thread waits at most
-// spin.
-const spin = 100 * time.Microsecond
+// spin. The OpenBLAS build sets it to 0 (see gemm_openblas.go).
+var spin = 100 * time.Microsecond
 
 func worker() {
 	for {
