@@ -173,3 +173,36 @@ func TestFreeList(t *testing.T) {
 		t.Errorf("%d values made, want 2", made)
 	}
 }
+
+// BenchmarkFor times a parallel loop of two parts against the same work on
+// the calling goroutine, for parts of about 1, 8 and 80 µs (a dependent
+// chain of float64 multiply-adds): what handing a part to a worker costs,
+// and whether the two parts really run at once. Run it with GOMAXPROCS=2:
+//
+//	GOMAXPROCS=2 go test ./internal/kernel -run XXX -bench BenchmarkFor
+func BenchmarkFor(b *testing.B) {
+	var sink [2]float64
+	for _, n := range []int{1000, 10000, 100000} {
+		body := func(lo, hi int) {
+			for p := lo; p < hi; p++ {
+				s := 0.0
+				for i := range n {
+					s += float64(i) * 1.0000001
+				}
+				sink[p] = s
+			}
+		}
+		b.Run(fmt.Sprintf("n=%d/parallel", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				For(2, 1, body)
+			}
+		})
+		b.Run(fmt.Sprintf("n=%d/serial", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				body(0, 2)
+			}
+		})
+	}
+}
